@@ -1,0 +1,3 @@
+//! TODO
+/// placeholder
+pub struct Director;

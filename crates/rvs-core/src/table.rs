@@ -1,0 +1,512 @@
+//! The service table: services, their dest lists, the dest trash, and the ipvsadm
+//! add / edit / delete operations with the kernel's semantics and error kinds.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::addr::{Af, Netmask, Protocol};
+use crate::command::{DestConfig, OpError, ServiceConfig};
+use crate::dest::{Dest, DestArena, DestId, FwdMethod, TunType};
+use crate::sched::{self, SchedView};
+use crate::service::{Service, ServiceId, ServiceKey, flags};
+use crate::settings::{Compat, Settings};
+use crate::slab::Slab;
+use crate::stats::Stats;
+use crate::time::{Dur, Time};
+
+/// How long an unreferenced dest stays in the trash before it is freed.
+pub const TRASH_KEEP: Dur = Dur::from_secs(120);
+
+/// The longest persistence timeout ipvsadm accepts (31 days).
+pub const MAX_TIMEOUT: u32 = 2_678_400;
+
+/// Services and dests, with the kernel's add/edit/delete rules.
+#[derive(Debug, Default)]
+pub struct ServiceTable {
+    services: Slab<Service>,
+    by_key: HashMap<ServiceKey, ServiceId>,
+    /// Every dest, linked or trashed.
+    pub dests: DestArena,
+    trash: Vec<DestId>,
+    port0_services: u32,
+    port21_services: u32,
+}
+
+impl ServiceTable {
+    /// The service with this key.
+    pub fn find(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// A service by handle.
+    pub fn service(&self, id: ServiceId) -> Option<&Service> {
+        self.services.get(id)
+    }
+
+    /// A service by handle, mutably.
+    pub fn service_mut(&mut self, id: ServiceId) -> Option<&mut Service> {
+        self.services.get_mut(id)
+    }
+
+    /// A dest by handle (linked or trashed).
+    pub fn dest(&self, id: DestId) -> Option<&Dest> {
+        self.dests.get(id)
+    }
+
+    /// A dest by handle, mutably.
+    pub fn dest_mut(&mut self, id: DestId) -> Option<&mut Dest> {
+        self.dests.get_mut(id)
+    }
+
+    /// Every service, in table (slot) order.
+    pub fn services(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
+        self.services.iter()
+    }
+
+    /// Every service, mutably.
+    pub fn services_mut(&mut self) -> impl Iterator<Item = (ServiceId, &mut Service)> {
+        self.services.iter_mut()
+    }
+
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Whether there are no services.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// Whether some service listens on port 0 (lookup rule 4).
+    pub fn has_port0(&self) -> bool {
+        self.port0_services > 0
+    }
+
+    /// Whether some service listens on port 21 (FTP data rule).
+    pub fn has_port21(&self) -> bool {
+        self.port21_services > 0
+    }
+
+    /// The scheduler view of a service's dest list.
+    pub fn view<'a>(&'a self, svc: &'a Service, settings: &'a Settings) -> SchedView<'a> {
+        SchedView {
+            ids: &svc.dests,
+            arena: &self.dests,
+            svc_flags: svc.flags,
+            af: svc.af(),
+            compat: settings.compat,
+            settings,
+        }
+    }
+
+    /// The dest of a service with this address and port, if linked.
+    pub fn find_dest(&self, svc: ServiceId, addr: &IpAddr, port: u16) -> Option<DestId> {
+        let s = self.services.get(svc)?;
+        s.dests.iter().copied().find(|&d| {
+            self.dests
+                .get(d)
+                .is_some_and(|d| d.addr == *addr && d.port == port)
+        })
+    }
+
+    fn validate_service(cfg: &ServiceConfig) -> Result<(u32, Netmask), OpError> {
+        let af = cfg.key.af();
+        if let ServiceKey::Addr { port: 0, .. } = cfg.key
+            && cfg.persistent.is_none()
+        {
+            return Err(OpError::ZeroPort);
+        }
+        if cfg.onepacket
+            && matches!(
+                cfg.key,
+                ServiceKey::Addr {
+                    proto: Protocol::Tcp | Protocol::Sctp,
+                    ..
+                }
+            )
+        {
+            return Err(OpError::OnePacketNotUdp);
+        }
+        if cfg.scheduler != "none" && !sched::NAMES.contains(&cfg.scheduler.as_str()) {
+            return Err(OpError::SchedulerNotFound);
+        }
+        if let Some(pe) = &cfg.pe
+            && pe != "sip"
+        {
+            return Err(OpError::SchedulerNotFound);
+        }
+        let netmask = cfg.netmask.unwrap_or(Netmask::full(af));
+        match (af, netmask) {
+            (Af::Inet, Netmask::V4(_)) => {}
+            (Af::Inet6, Netmask::V6(p)) if (1..=128).contains(&p) => {}
+            _ => return Err(OpError::Invalid),
+        }
+        if cfg.persistent.is_some_and(|t| t > MAX_TIMEOUT) {
+            return Err(OpError::OutOfRange);
+        }
+        let mut fl = cfg.sched_flags & sched::flags::MASK;
+        if cfg.persistent.is_some() {
+            fl |= flags::PERSISTENT;
+        }
+        if cfg.onepacket {
+            fl |= flags::ONEPACKET;
+        }
+        Ok((fl, netmask))
+    }
+
+    /// `-A`: add a service.
+    pub fn add_service(
+        &mut self,
+        cfg: &ServiceConfig,
+        settings: &Settings,
+    ) -> Result<ServiceId, OpError> {
+        let (fl, netmask) = Self::validate_service(cfg)?;
+        if self.by_key.contains_key(&cfg.key) {
+            return Err(OpError::ServiceExists);
+        }
+        let scheduler = sched::new(&cfg.scheduler);
+        if scheduler.is_none() && cfg.scheduler != "none" {
+            return Err(OpError::SchedulerNotFound);
+        }
+        let mut svc = Service {
+            key: cfg.key,
+            sched_name: cfg.scheduler.clone(),
+            scheduler,
+            flags: fl,
+            timeout: cfg.persistent.unwrap_or(0),
+            netmask,
+            pe_name: cfg.pe.clone(),
+            dests: Vec::new(),
+            stats: Stats::default(),
+        };
+        if let Some(s) = svc.scheduler.as_mut() {
+            s.init(SchedView {
+                ids: &[],
+                arena: &self.dests,
+                svc_flags: fl,
+                af: cfg.key.af(),
+                compat: settings.compat,
+                settings,
+            });
+        }
+        self.count_port(&cfg.key, 1);
+        let id = self.services.insert(svc);
+        self.by_key.insert(cfg.key, id);
+        Ok(id)
+    }
+
+    /// `-E`: replace every option of a service. The scheduler state is kept only when the
+    /// scheduler name is unchanged.
+    pub fn edit_service(
+        &mut self,
+        cfg: &ServiceConfig,
+        settings: &Settings,
+    ) -> Result<ServiceId, OpError> {
+        let (fl, netmask) = Self::validate_service(cfg)?;
+        let id = self.find(&cfg.key).ok_or(OpError::NoSuchService)?;
+        let new_sched = if self
+            .services
+            .get(id)
+            .is_some_and(|s| s.sched_name == cfg.scheduler)
+        {
+            None
+        } else {
+            let s = sched::new(&cfg.scheduler);
+            if s.is_none() && cfg.scheduler != "none" {
+                return Err(OpError::SchedulerNotFound);
+            }
+            Some(s)
+        };
+        let Some(svc) = self.services.get_mut(id) else {
+            return Err(OpError::NoSuchService);
+        };
+        svc.flags = fl;
+        svc.timeout = cfg.persistent.unwrap_or(0);
+        svc.netmask = netmask;
+        svc.pe_name = cfg.pe.clone();
+        if let Some(mut s) = new_sched {
+            if let Some(s) = s.as_mut() {
+                s.init(SchedView {
+                    ids: &svc.dests,
+                    arena: &self.dests,
+                    svc_flags: fl,
+                    af: svc.key.af(),
+                    compat: settings.compat,
+                    settings,
+                });
+            }
+            svc.scheduler = s;
+            svc.sched_name = cfg.scheduler.clone();
+        }
+        Ok(id)
+    }
+
+    /// `-D`: delete a service; its dests go to the trash.
+    pub fn del_service(&mut self, key: &ServiceKey, now: Time) -> Result<(), OpError> {
+        let id = self.by_key.remove(key).ok_or(OpError::NoSuchService)?;
+        self.count_port(key, -1);
+        if let Some(svc) = self.services.remove(id) {
+            for d in svc.dests {
+                self.trash_dest(d, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every service key, for `-C`.
+    pub fn keys(&self) -> Vec<ServiceKey> {
+        self.services.iter().map(|(_, s)| s.key).collect()
+    }
+
+    fn count_port(&mut self, key: &ServiceKey, delta: i32) {
+        let c = match key.port() {
+            0 if matches!(key, ServiceKey::Addr { .. }) => &mut self.port0_services,
+            21 => &mut self.port21_services,
+            _ => return,
+        };
+        *c = c.wrapping_add_signed(delta);
+    }
+
+    fn validate_dest(svc: &Service, cfg: &DestConfig) -> Result<(), OpError> {
+        if cfg.weight < 0 || cfg.weight > 65535 {
+            return Err(OpError::OutOfRange);
+        }
+        if cfg.l_threshold > cfg.u_threshold {
+            return Err(OpError::OutOfRange);
+        }
+        if Af::of(&cfg.addr) != svc.af() && cfg.fwd != FwdMethod::Tunnel {
+            return Err(OpError::AfMismatch);
+        }
+        if cfg.fwd == FwdMethod::Tunnel && cfg.tun.kind == TunType::Gue && cfg.tun.port == 0 {
+            return Err(OpError::Invalid);
+        }
+        if cfg.addr.is_unspecified() || cfg.addr.is_multicast() {
+            return Err(OpError::Invalid);
+        }
+        if let IpAddr::V4(a) = cfg.addr
+            && a.is_broadcast()
+        {
+            return Err(OpError::Invalid);
+        }
+        Ok(())
+    }
+
+    /// Apply a dest config to a dest (`__ip_vs_update_dest`), with the classic/modern
+    /// OVERLOAD rule for threshold edits.
+    fn update_dest(d: &mut Dest, cfg: &DestConfig, compat: Compat) {
+        let (old_u, old_l) = (d.u_threshold, d.l_threshold);
+        d.fwd = cfg.fwd;
+        d.tun = cfg.tun;
+        d.weight = cfg.weight;
+        if cfg.weight > 0 {
+            d.last_weight = cfg.weight;
+        }
+        d.u_threshold = cfg.u_threshold;
+        d.l_threshold = cfg.l_threshold;
+        match compat {
+            Compat::Classic => {
+                if cfg.u_threshold == 0 || cfg.u_threshold > old_u {
+                    d.overload = false;
+                }
+            }
+            Compat::Modern => {
+                if (old_u, old_l) != (cfg.u_threshold, cfg.l_threshold) {
+                    let conns = d.conns();
+                    let u = cfg.u_threshold;
+                    let l = if cfg.l_threshold != 0 {
+                        cfg.l_threshold
+                    } else {
+                        u - u / 4
+                    };
+                    if u == 0 {
+                        d.overload = false;
+                    } else if conns >= u {
+                        d.overload = true;
+                    } else if conns < l {
+                        d.overload = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `-a`: add a dest at the head of the list, reviving it from the trash when the same
+    /// dest of the same service was deleted earlier.
+    pub fn add_dest(
+        &mut self,
+        key: &ServiceKey,
+        cfg: &DestConfig,
+        settings: &Settings,
+    ) -> Result<DestId, OpError> {
+        let sid = self.find(key).ok_or(OpError::ServiceNotDefined)?;
+        let svc = self.services.get(sid).ok_or(OpError::ServiceNotDefined)?;
+        Self::validate_dest(svc, cfg)?;
+        if self.find_dest(sid, &cfg.addr, cfg.port).is_some() {
+            return Err(OpError::DestExists);
+        }
+        let revived = self.trash.iter().position(|&t| {
+            self.dests.get(t).is_some_and(|d| {
+                d.addr == cfg.addr
+                    && d.port == cfg.port
+                    && self.services.get(d.svc).is_some_and(|s| s.key == *key)
+            })
+        });
+        let id = match revived {
+            Some(pos) => {
+                let id = self.trash.swap_remove(pos);
+                let Some(d) = self.dests.get_mut(id) else {
+                    return Err(OpError::Invalid);
+                };
+                Self::update_dest(d, cfg, settings.compat);
+                d.available = true;
+                d.trashed_at = None;
+                d.svc = sid;
+                id
+            }
+            None => {
+                let mut d = Dest {
+                    svc: sid,
+                    addr: cfg.addr,
+                    port: cfg.port,
+                    fwd: cfg.fwd,
+                    tun: cfg.tun,
+                    weight: 0,
+                    last_weight: cfg.weight,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    available: true,
+                    overload: false,
+                    activeconns: 0,
+                    inactconns: 0,
+                    persistconns: 0,
+                    refcnt: 0,
+                    trashed_at: None,
+                    stats: Stats::default(),
+                };
+                Self::update_dest(&mut d, cfg, settings.compat);
+                d.last_weight = cfg.weight;
+                self.dests.insert(d)
+            }
+        };
+        let Some(svc) = self.services.get_mut(sid) else {
+            return Err(OpError::ServiceNotDefined);
+        };
+        svc.dests.insert(0, id);
+        Self::run_hook(svc, &self.dests, settings, |s, v| s.add_dest(v, 0));
+        Ok(id)
+    }
+
+    /// `-e`: replace every option of a dest; the scheduler's update hook always runs.
+    pub fn edit_dest(
+        &mut self,
+        key: &ServiceKey,
+        cfg: &DestConfig,
+        settings: &Settings,
+    ) -> Result<DestId, OpError> {
+        let sid = self.find(key).ok_or(OpError::ServiceNotDefined)?;
+        let svc = self.services.get(sid).ok_or(OpError::ServiceNotDefined)?;
+        Self::validate_dest(svc, cfg)?;
+        let pos = svc
+            .dests
+            .iter()
+            .position(|&d| {
+                self.dests
+                    .get(d)
+                    .is_some_and(|d| d.addr == cfg.addr && d.port == cfg.port)
+            })
+            .ok_or(OpError::NoSuchDest)?;
+        let id = svc.dests[pos];
+        if let Some(d) = self.dests.get_mut(id) {
+            Self::update_dest(d, cfg, settings.compat);
+        }
+        let Some(svc) = self.services.get_mut(sid) else {
+            return Err(OpError::ServiceNotDefined);
+        };
+        Self::run_hook(svc, &self.dests, settings, |s, v| s.upd_dest(v, pos));
+        Ok(id)
+    }
+
+    /// `-d`: unlink a dest and move it to the trash.
+    pub fn del_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: &IpAddr,
+        port: u16,
+        settings: &Settings,
+        now: Time,
+    ) -> Result<DestId, OpError> {
+        let sid = self.find(key).ok_or(OpError::ServiceNotDefined)?;
+        let svc = self.services.get(sid).ok_or(OpError::ServiceNotDefined)?;
+        let pos = svc
+            .dests
+            .iter()
+            .position(|&d| {
+                self.dests
+                    .get(d)
+                    .is_some_and(|d| d.addr == *addr && d.port == port)
+            })
+            .ok_or(OpError::NoSuchDest)?;
+        let Some(svc) = self.services.get_mut(sid) else {
+            return Err(OpError::ServiceNotDefined);
+        };
+        let id = svc.dests.remove(pos);
+        Self::run_hook(svc, &self.dests, settings, |s, v| s.del_dest(v, pos, id));
+        self.trash_dest(id, now);
+        Ok(id)
+    }
+
+    fn run_hook(
+        svc: &mut Service,
+        arena: &DestArena,
+        settings: &Settings,
+        f: impl FnOnce(&mut dyn sched::Scheduler, SchedView<'_>),
+    ) {
+        let view = SchedView {
+            ids: &svc.dests,
+            arena,
+            svc_flags: svc.flags,
+            af: svc.key.af(),
+            compat: settings.compat,
+            settings,
+        };
+        if let Some(s) = svc.scheduler.as_deref_mut() {
+            f(s, view);
+        }
+    }
+
+    fn trash_dest(&mut self, id: DestId, now: Time) {
+        if let Some(d) = self.dests.get_mut(id) {
+            d.available = false;
+            d.trashed_at = Some(now);
+            self.trash.push(id);
+        }
+    }
+
+    /// Dests in the trash.
+    pub fn trash(&self) -> &[DestId] {
+        &self.trash
+    }
+
+    /// Called when a trashed dest loses its last reference: restart its keep time.
+    pub fn dest_unreferenced(&mut self, id: DestId, now: Time) {
+        if let Some(d) = self.dests.get_mut(id)
+            && !d.available
+        {
+            d.trashed_at = Some(now);
+        }
+    }
+
+    /// Free trashed dests unreferenced for [`TRASH_KEEP`] (run every 60 s).
+    pub fn gc_trash(&mut self, now: Time) {
+        let dests = &mut self.dests;
+        self.trash.retain(|&id| match dests.get(id) {
+            Some(d) if d.refcnt == 0 && d.trashed_at.is_some_and(|t| now - t >= TRASH_KEEP) => {
+                dests.remove(id);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+    }
+}
