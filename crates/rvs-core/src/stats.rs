@@ -141,8 +141,8 @@ mod tests {
     #[test]
     fn steady_rate_converges() {
         let mut s = Stats::default();
-        // 100 conns/s and 1000 pkts of 100 bytes per second, for 60 s.
-        for _ in 0..30 {
+        // 100 conns/s and 1000 pkts of 100 bytes per second, for 200 s.
+        for _ in 0..100 {
             for _ in 0..200 {
                 s.add_conn();
             }

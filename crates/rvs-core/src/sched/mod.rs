@@ -4,6 +4,21 @@
 //! down in the compatibility reference §2.3, including tie-breaks, which always favour the
 //! earliest dest in list order (newest first).
 
+pub mod dh;
+pub mod fo;
+pub mod lblc;
+pub mod lblcr;
+pub mod lc;
+pub mod mh;
+pub mod nq;
+pub mod ovf;
+pub mod rr;
+pub mod sed;
+pub mod sh;
+pub mod twos;
+pub mod wlc;
+pub mod wrr;
+
 use std::fmt;
 use std::net::IpAddr;
 
@@ -160,6 +175,25 @@ pub trait Scheduler: fmt::Debug + Send {
 
 /// Create the scheduler called `name`, or `None` if rvs has no such scheduler.
 pub fn new(name: &str) -> Option<Box<dyn Scheduler>> {
-    let _ = name;
-    None
+    Some(match name {
+        "rr" => Box::new(rr::Rr::default()),
+        "wrr" => Box::new(wrr::Wrr::default()),
+        "lc" => Box::new(lc::Lc::default()),
+        "wlc" => Box::new(wlc::Wlc::default()),
+        "sed" => Box::new(sed::Sed::default()),
+        "nq" => Box::new(nq::Nq::default()),
+        "fo" => Box::new(fo::Fo::default()),
+        "ovf" => Box::new(ovf::Ovf::default()),
+        "twos" => Box::new(twos::Twos::default()),
+        "sh" => Box::new(sh::Sh::default()),
+        "dh" => Box::new(dh::Dh::default()),
+        "lblc" => Box::new(lblc::Lblc::default()),
+        "lblcr" => Box::new(lblcr::Lblcr::default()),
+        "mh" => Box::new(mh::Mh::default()),
+        _ => return None,
+    })
 }
+
+#[cfg(test)]
+#[allow(dead_code)]
+pub(crate) mod testutil;
