@@ -132,6 +132,19 @@ impl<T> Slab<T> {
         }
     }
 
+    /// The value in slot `idx` with its current handle, whatever its generation.
+    #[inline]
+    pub fn get_by_index(&self, idx: u32) -> Option<(Id<T>, &T)> {
+        let slot = self.slots.get(idx as usize)?;
+        slot.val.as_ref().map(|v| (Id::new(idx, slot.gen_), v))
+    }
+
+    /// Bytes of slot storage currently allocated (for memory accounting).
+    pub fn allocated_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot<T>>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
     /// Every value with its handle, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> {
         self.slots
