@@ -20,6 +20,7 @@ pub mod rng;
 pub mod sched;
 pub mod service;
 pub mod settings;
+pub mod sim;
 pub mod slab;
 pub mod stats;
 pub mod table;
