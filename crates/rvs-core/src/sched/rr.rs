@@ -72,6 +72,8 @@ impl Scheduler for Rr {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use crate::command::ServiceConfig;
     use crate::sched::testutil::Fixture;
 
@@ -235,5 +237,75 @@ mod tests {
         // Same scheduler again: state kept.
         f.table.edit_service(&cfg, &f.settings).unwrap();
         assert_eq!(f.pick(), Some(2));
+    }
+
+    /// One step of a random run: add, delete, edit, toggle OVERLOAD on a dest, or pick.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Add(u8, i32),
+        Del(u8),
+        Edit(u8, i32),
+        Overload(u8),
+        Pick,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1u8..7, 0i32..3).prop_map(|(n, w)| Op::Add(n, w)),
+            (1u8..7).prop_map(Op::Del),
+            (1u8..7, 0i32..3).prop_map(|(n, w)| Op::Edit(n, w)),
+            (1u8..7).prop_map(Op::Overload),
+            Just(Op::Pick),
+            Just(Op::Pick),
+        ]
+    }
+
+    proptest! {
+        /// Under any sequence of list changes rr only returns eligible dests, returns
+        /// Some whenever one is eligible, and with a stable list of n eligible dests
+        /// every n consecutive picks visit each exactly once.
+        #[test]
+        fn eligible_only_and_fair(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut f = Fixture::new("rr", 0);
+            let mut live: Vec<u8> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Add(n, w) if !live.contains(&n) => {
+                        f.add(n, w);
+                        live.push(n);
+                    }
+                    Op::Del(n) if live.contains(&n) => {
+                        f.del(n);
+                        live.retain(|&x| x != n);
+                    }
+                    Op::Edit(n, w) if live.contains(&n) => f.edit(n, w),
+                    Op::Overload(n) if live.contains(&n) => {
+                        let d = f.dest_mut(n);
+                        d.overload = !d.overload;
+                    }
+                    _ => {
+                        let eligible: Vec<u8> = live
+                            .iter()
+                            .copied()
+                            .filter(|&n| f.dest_mut(n).is_eligible())
+                            .collect();
+                        match f.pick() {
+                            Some(p) => prop_assert!(eligible.contains(&p)),
+                            None => prop_assert!(eligible.is_empty()),
+                        }
+                    }
+                }
+            }
+            let eligible: Vec<u8> = live
+                .iter()
+                .copied()
+                .filter(|&n| f.dest_mut(n).is_eligible())
+                .collect();
+            let mut got: Vec<u8> = f.picks(eligible.len()).into_iter().flatten().collect();
+            got.sort_unstable();
+            let mut want = eligible;
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
+        }
     }
 }
