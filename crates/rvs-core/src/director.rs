@@ -196,7 +196,11 @@ impl Director {
             }
             Command::Zero(Some(key)) => {
                 let sid = self.table.find(key).ok_or(OpError::NoSuchService)?;
-                let dests = self.table.service(sid).map(|s| s.dests.clone()).unwrap_or_default();
+                let dests = self
+                    .table
+                    .service(sid)
+                    .map(|s| s.dests.clone())
+                    .unwrap_or_default();
                 if let Some(svc) = self.table.service_mut(sid) {
                     svc.stats.zero();
                 }
@@ -324,7 +328,7 @@ impl Director {
             if let Some(c) = self.conns.get_mut(id) {
                 c.timeout = TEMPLATE_REARM.as_millis() as u32;
             }
-            self.conns.set_expires(id, at);
+            self.conns.rearm(id, at);
             return;
         }
         self.delete_conn(id, false);
@@ -333,7 +337,9 @@ impl Director {
     /// Unlink and free a connection: release its template and dest. With `outright`
     /// (the delete path of the nodest flush), an idle template goes with its last conn.
     fn delete_conn(&mut self, id: ConnId, outright: bool) {
-        let Some(c) = self.conns.remove(id) else { return };
+        let Some(c) = self.conns.remove(id) else {
+            return;
+        };
         if let Some(ct) = c.control {
             let mut drop_ct = false;
             if let Some(t) = self.conns.get_mut(ct) {
@@ -354,7 +360,9 @@ impl Director {
     /// `ip_vs_bind_dest`: count the connection on its dest and apply the upper threshold.
     fn bind_dest(&mut self, d: DestId, template: bool, inactive: bool) {
         let compat = self.settings.compat;
-        let Some(dest) = self.table.dest_mut(d) else { return };
+        let Some(dest) = self.table.dest_mut(d) else {
+            return;
+        };
         dest.refcnt += 1;
         if template {
             dest.persistconns += 1;
@@ -378,7 +386,9 @@ impl Director {
     fn unbind_dest(&mut self, d: DestId, c: &Conn) {
         let compat = self.settings.compat;
         let now = self.now;
-        let Some(dest) = self.table.dest_mut(d) else { return };
+        let Some(dest) = self.table.dest_mut(d) else {
+            return;
+        };
         let template = c.is_template();
         if template {
             dest.persistconns = dest.persistconns.saturating_sub(1);
@@ -547,11 +557,15 @@ impl Director {
     }
 
     fn account_in(&mut self, id: ConnId, len: u32) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         c.in_pkts = c.in_pkts.wrapping_add(1);
         let Some(d) = c.dest else { return };
         self.stats.add_in(len);
-        let Some(dest) = self.table.dest_mut(d) else { return };
+        let Some(dest) = self.table.dest_mut(d) else {
+            return;
+        };
         dest.stats.add_in(len);
         let sid = dest.svc;
         if let Some(svc) = self.table.service_mut(sid) {
@@ -560,9 +574,13 @@ impl Director {
     }
 
     fn account_out(&mut self, id: ConnId, len: u32) {
-        let Some(d) = self.conns.get(id).and_then(|c| c.dest) else { return };
+        let Some(d) = self.conns.get(id).and_then(|c| c.dest) else {
+            return;
+        };
         self.stats.add_out(len);
-        let Some(dest) = self.table.dest_mut(d) else { return };
+        let Some(dest) = self.table.dest_mut(d) else {
+            return;
+        };
         dest.stats.add_out(len);
         let sid = dest.svc;
         if let Some(svc) = self.table.service_mut(sid) {
@@ -574,8 +592,12 @@ impl Director {
     /// assure the template, and refresh the timer with the new state's timeout.
     fn transition(&mut self, id: ConnId, seg: Segment, dir: Direction) {
         let now = self.now;
-        let Some(c) = self.conns.get_mut(id) else { return };
-        let Some(proto) = Protocol::from_number(c.proto) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(proto) = Protocol::from_number(c.proto) else {
+            return;
+        };
         let input_only = c.flags & cf::NOOUTPUT != 0;
         let (next, still_io) = state::next_state(seg, dir, c.state, input_only);
         if !still_io {
@@ -788,7 +810,11 @@ impl Director {
         };
         let d = self.table.dest(dest)?;
         let dport = if persistent {
-            if on_svc_port && d.port != 0 { d.port } else { pkt.dport }
+            if on_svc_port && d.port != 0 {
+                d.port
+            } else {
+                pkt.dport
+            }
         } else if d.port != 0 {
             d.port
         } else {
@@ -839,7 +865,9 @@ impl Director {
     /// `ip_vs_check_template`: a template is usable only while its dest is available (and,
     /// with `expire_quiescent_template`, has a weight). An unusable one is invalidated.
     fn check_template(&mut self, ct: ConnId) -> bool {
-        let Some(t) = self.conns.get(ct) else { return false };
+        let Some(t) = self.conns.get(ct) else {
+            return false;
+        };
         let ok = t.dest.and_then(|d| self.table.dest(d)).is_some_and(|d| {
             d.available && !(self.settings.expire_quiescent_template && d.weight == 0)
         });
@@ -878,3 +906,7 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
         Af::Inet6 => IpAddr::V6(Ipv6Addr::from(u128::from(mark) << 96)),
     }
 }
+
+#[cfg(test)]
+#[path = "director_tests.rs"]
+mod tests;

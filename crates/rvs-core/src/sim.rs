@@ -108,7 +108,11 @@ pub fn parse_time(s: &str) -> Result<Time, SimError> {
     if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err());
     }
-    let secs: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err())? };
+    let secs: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err())?
+    };
     let mut ms = 0u64;
     for (i, b) in frac.bytes().take(3).enumerate() {
         ms += u64::from(b - b'0') * [100, 10, 1][i];
@@ -143,7 +147,10 @@ pub fn parse_line(line: &str) -> Result<Option<FlowLine>, SimError> {
         "sctp" => Protocol::Sctp,
         p => return Err(SimError::Proto(p.to_string())),
     };
-    let addr = |w: &str| w.parse::<SocketAddr>().map_err(|_| SimError::Addr(w.to_string()));
+    let addr = |w: &str| {
+        w.parse::<SocketAddr>()
+            .map_err(|_| SimError::Addr(w.to_string()))
+    };
     let src = addr(words[2])?;
     let dst = addr(words[3])?;
     let kind = match words[4] {
@@ -273,7 +280,14 @@ impl Simulator {
         Ok(())
     }
 
-    fn send(&mut self, src: SocketAddr, dst: SocketAddr, seg: Segment, len: u32, t: Time) -> Verdict {
+    fn send(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: Segment,
+        len: u32,
+        t: Time,
+    ) -> Verdict {
         let p = Packet {
             saddr: src.ip(),
             sport: src.port(),
@@ -318,7 +332,12 @@ impl Simulator {
         let t = ev.time;
         let known = self.flows.get(&key).copied();
         if matches!(ev.kind, EventKind::Close | EventKind::Reset) && known.is_none() {
-            return Err(SimError::UnknownConn(ev.kind.name(), ev.proto, ev.src, ev.dst));
+            return Err(SimError::UnknownConn(
+                ev.kind.name(),
+                ev.proto,
+                ev.src,
+                ev.dst,
+            ));
         }
         // A reply: SRC:DST reverses an open flow's real server and client.
         let reply_of = self
@@ -329,7 +348,10 @@ impl Simulator {
         let (first, rest): (Segment, &[(bool, Segment)]) = match (ev.kind, ev.proto) {
             (EventKind::Open, Protocol::Tcp) => (
                 Segment::Tcp(TcpFlags::SYN),
-                &[(true, Segment::Tcp(TcpFlags::SYN_ACK)), (false, Segment::Tcp(TcpFlags::ACK))],
+                &[
+                    (true, Segment::Tcp(TcpFlags::SYN_ACK)),
+                    (false, Segment::Tcp(TcpFlags::ACK)),
+                ],
             ),
             (EventKind::Open, Protocol::Sctp) => (
                 Segment::Sctp(SctpEvent::Init),
@@ -341,7 +363,10 @@ impl Simulator {
             ),
             (EventKind::Close, Protocol::Tcp) => (
                 Segment::Tcp(TcpFlags::FIN_ACK),
-                &[(true, Segment::Tcp(TcpFlags::FIN_ACK)), (false, Segment::Tcp(TcpFlags::ACK))],
+                &[
+                    (true, Segment::Tcp(TcpFlags::FIN_ACK)),
+                    (false, Segment::Tcp(TcpFlags::ACK)),
+                ],
             ),
             (EventKind::Close, Protocol::Sctp) => (
                 Segment::Sctp(SctpEvent::Shutdown),
@@ -366,7 +391,11 @@ impl Simulator {
                 rs: known.and_then(|f| f.rs),
             });
         }
-        let len = if ev.kind == EventKind::Packet { DATA_LEN } else { PKT_LEN };
+        let len = if ev.kind == EventKind::Packet {
+            DATA_LEN
+        } else {
+            PKT_LEN
+        };
         let v = self.send(ev.src, ev.dst, first, len, t);
         let (outcome, rs) = match v {
             Verdict::Forward {
@@ -387,7 +416,11 @@ impl Simulator {
                 if reply && !fwd.sees_replies() {
                     continue;
                 }
-                let (s, d) = if reply { (rs_addr, ev.src) } else { (ev.src, ev.dst) };
+                let (s, d) = if reply {
+                    (rs_addr, ev.src)
+                } else {
+                    (ev.src, ev.dst)
+                };
                 last = self.send(s, d, seg, PKT_LEN, t);
             }
         }
@@ -420,24 +453,43 @@ mod tests {
         assert_eq!(parse_line("  # hi").unwrap(), None);
         assert_eq!(parse_line("").unwrap(), None);
         let l = parse_line("1.5 tcp 198.18.2.1:40000 198.18.0.100:80 open # c").unwrap();
-        let Some(FlowLine::Event(e)) = l else { panic!("{l:?}") };
+        let Some(FlowLine::Event(e)) = l else {
+            panic!("{l:?}")
+        };
         assert_eq!(e.time, Time(1500));
         assert_eq!(e.kind, EventKind::Open);
         let l = parse_line("2 udp [fd00::1]:53 [fd00::100]:53 packet").unwrap();
         assert!(matches!(l, Some(FlowLine::Event(_))));
         let l = parse_line("5 cmd -e -t 198.18.0.100:80 -r 198.18.1.12:80 -g -w 0").unwrap();
-        let Some(FlowLine::Cmd { time, args }) = l else { panic!() };
+        let Some(FlowLine::Cmd { time, args }) = l else {
+            panic!()
+        };
         assert_eq!(time, Time(5000));
         assert_eq!(args.len(), 9);
     }
 
     #[test]
     fn rejects_bad_lines() {
-        assert_eq!(parse_line("1 tcp 1.2.3.4:1 open").unwrap_err(), SimError::Malformed);
-        assert!(matches!(parse_line("x tcp 1.2.3.4:1 1.2.3.4:2 open"), Err(SimError::Time(_))));
-        assert!(matches!(parse_line("1 icmp 1.2.3.4:1 1.2.3.4:2 open"), Err(SimError::Proto(_))));
-        assert!(matches!(parse_line("1 tcp 1.2.3.4 1.2.3.4:2 open"), Err(SimError::Addr(_))));
-        assert!(matches!(parse_line("1 tcp 1.2.3.4:1 1.2.3.4:2 shut"), Err(SimError::Event(_))));
+        assert_eq!(
+            parse_line("1 tcp 1.2.3.4:1 open").unwrap_err(),
+            SimError::Malformed
+        );
+        assert!(matches!(
+            parse_line("x tcp 1.2.3.4:1 1.2.3.4:2 open"),
+            Err(SimError::Time(_))
+        ));
+        assert!(matches!(
+            parse_line("1 icmp 1.2.3.4:1 1.2.3.4:2 open"),
+            Err(SimError::Proto(_))
+        ));
+        assert!(matches!(
+            parse_line("1 tcp 1.2.3.4 1.2.3.4:2 open"),
+            Err(SimError::Addr(_))
+        ));
+        assert!(matches!(
+            parse_line("1 tcp 1.2.3.4:1 1.2.3.4:2 shut"),
+            Err(SimError::Event(_))
+        ));
         assert!(matches!(parse_time("1.2.3"), Err(SimError::Time(_))));
         assert_eq!(parse_time(".25").unwrap(), Time(250));
         assert_eq!(parse_time("3.14159").unwrap(), Time(3141));

@@ -229,7 +229,13 @@ impl ConnTable {
         self.conns.iter()
     }
 
-    fn find(&self, proto: u8, caddr: &IpAddr, cport: u16, pred: impl Fn(&Conn) -> bool) -> Option<ConnId> {
+    fn find(
+        &self,
+        proto: u8,
+        caddr: &IpAddr,
+        cport: u16,
+        pred: impl Fn(&Conn) -> bool,
+    ) -> Option<ConnId> {
         let h = key_hash(self.seed, proto, caddr, cport);
         let conns = &self.conns;
         let idx = *self.index.find(h, |&i| {
@@ -242,7 +248,14 @@ impl ConnTable {
 
     /// The connection of a client→VIP packet (`ip_vs_conn_in_get`); never a template.
     #[inline]
-    pub fn lookup_in(&self, proto: u8, caddr: &IpAddr, cport: u16, vaddr: &IpAddr, vport: u16) -> Option<ConnId> {
+    pub fn lookup_in(
+        &self,
+        proto: u8,
+        caddr: &IpAddr,
+        cport: u16,
+        vaddr: &IpAddr,
+        vport: u16,
+    ) -> Option<ConnId> {
         self.find(proto, caddr, cport, |c| {
             c.vport == vport && c.vaddr == *vaddr && c.flags & flags::TEMPLATE == 0
         })
@@ -251,14 +264,27 @@ impl ConnTable {
     /// The connection of a real-server→client reply (`ip_vs_conn_out_get`): the packet's
     /// source is the dest, its destination the client.
     #[inline]
-    pub fn lookup_out(&self, proto: u8, saddr: &IpAddr, sport: u16, daddr: &IpAddr, dport: u16) -> Option<ConnId> {
+    pub fn lookup_out(
+        &self,
+        proto: u8,
+        saddr: &IpAddr,
+        sport: u16,
+        daddr: &IpAddr,
+        dport: u16,
+    ) -> Option<ConnId> {
         self.find(proto, daddr, dport, |c| {
             c.dport == sport && c.daddr == *saddr && c.flags & flags::TEMPLATE == 0
         })
     }
 
     /// A valid persistence template (`ip_vs_ct_in_get`): client network, port 0.
-    pub fn lookup_template(&self, proto: u8, cnet: &IpAddr, vaddr: &IpAddr, vport: u16) -> Option<ConnId> {
+    pub fn lookup_template(
+        &self,
+        proto: u8,
+        cnet: &IpAddr,
+        vaddr: &IpAddr,
+        vport: u16,
+    ) -> Option<ConnId> {
         self.find(proto, cnet, 0, |c| {
             c.vport == vport
                 && c.vaddr == *vaddr
@@ -276,6 +302,15 @@ impl ConnTable {
             if earlier {
                 self.timers.push(Reverse((at.0, id.idx, id.gen_)));
             }
+        }
+    }
+
+    /// Re-arm an entry that [`ConnTable::next_expired`] just returned: its old timer
+    /// entry is gone, so a new one is always pushed.
+    pub fn rearm(&mut self, id: ConnId, at: Time) {
+        if let Some(c) = self.conns.get_mut(id) {
+            c.expires = at;
+            self.timers.push(Reverse((at.0, id.idx, id.gen_)));
         }
     }
 

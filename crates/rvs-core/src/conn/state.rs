@@ -477,7 +477,14 @@ mod tests {
         );
         assert_eq!(
             got,
-            ["SYN_RECV", "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "TIME_WAIT", "TIME_WAIT"]
+            [
+                "SYN_RECV",
+                "SYN_RECV",
+                "ESTABLISHED",
+                "CLOSE_WAIT",
+                "TIME_WAIT",
+                "TIME_WAIT"
+            ]
         );
     }
 
@@ -509,7 +516,12 @@ mod tests {
 
     #[test]
     fn output_clears_input_only() {
-        let (_, io) = next_state(Segment::Tcp(TcpFlags::ACK), Direction::Output, ESTABLISHED, true);
+        let (_, io) = next_state(
+            Segment::Tcp(TcpFlags::ACK),
+            Direction::Output,
+            ESTABLISHED,
+            true,
+        );
         assert!(!io);
     }
 
