@@ -438,9 +438,9 @@ impl Director {
             .conns
             .lookup_in(proto, &pkt.saddr, pkt.sport, &pkt.daddr, pkt.dport)
         {
-            match self.existing_in(id, pkt) {
-                Some(v) => return v,
-                None => {} // the old conn was expired: schedule anew
+            // `None`: the old conn was expired, schedule anew.
+            if let Some(v) = self.existing_in(id, pkt) {
+                return v;
             }
         } else if let Some(id) = self
             .conns
