@@ -186,6 +186,29 @@ mod tests {
     }
 
     #[test]
+    fn mark_two_to_the_31_is_inconsistent() {
+        // 0 - 2^31 and 2^31 - 0 are both INT_MIN: each side sorts "before" the other, so
+        // the outcome depends on which one is the left operand of the merge.
+        let half = ServiceKey::Fwmark {
+            af: Af::Inet,
+            mark: 0x8000_0000,
+        };
+        let a = tcp("10.0.0.1", 80);
+        assert!(cmp_services(&half, &a) < 0);
+        assert!(cmp_services(&a, &half) < 0);
+        let mut v = [a, half];
+        merge_sort(&mut v, &mut cmp_services_ref);
+        assert_eq!(v, [a, half], "left operand wins: input order kept");
+        let mut v = [half, a];
+        merge_sort(&mut v, &mut cmp_services_ref);
+        assert_eq!(v, [half, a]);
+    }
+
+    fn cmp_services_ref(a: &ServiceKey, b: &ServiceKey) -> i32 {
+        cmp_services(a, b)
+    }
+
+    #[test]
     fn merge_sort_is_stable() {
         let mut v: Vec<(u8, u8)> = vec![(2, 0), (1, 0), (2, 1), (0, 0), (1, 1), (2, 2)];
         merge_sort(&mut v, &mut |a, b| i32::from(a.0) - i32::from(b.0));
