@@ -700,3 +700,39 @@ fn expiry_does_not_scan_live_connections() {
     t.at(300.0);
     assert_eq!(t.d.conns.len(), 0);
 }
+
+#[test]
+fn listings_reflect_live_state() {
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", Some(360));
+    t.dest(k, 11, 80, FwdMethod::Route, 1);
+    t.dest(k, 12, 80, FwdMethod::Masq, 3);
+    t.syn(1, 40000, 80);
+    t.at(1.5);
+    let list = t.d.render_list(&crate::listing::ListOptions::default());
+    assert_eq!(
+        list,
+        "IP Virtual Server version 1.2.1 (size=4096)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  198.18.0.100:80 rr persistent 360\n  \
+         -> 198.18.1.11:80               Route   1      0          0         \n  \
+         -> 198.18.1.12:80               Masq    3      1          0         \n"
+    );
+    let conns = t.d.render_conns();
+    assert_eq!(
+        conns,
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination\n\
+         TCP 05:58  NONE        198.18.2.1:0       198.18.0.100:80    198.18.1.12:80\n\
+         TCP 00:58  SYN_RECV    198.18.2.1:40000   198.18.0.100:80    198.18.1.12:80\n"
+    );
+    let save = t.d.render_save();
+    assert_eq!(
+        save,
+        "-A -t 198.18.0.100:80 -s rr -p 360\n\
+         -a -t 198.18.0.100:80 -r 198.18.1.11:80 -g -w 1\n\
+         -a -t 198.18.0.100:80 -r 198.18.1.12:80 -m -w 3\n"
+    );
+}

@@ -22,6 +22,7 @@ pub mod service;
 pub mod settings;
 pub mod sim;
 pub mod slab;
+pub mod snapshot;
 pub mod stats;
 pub mod table;
 pub mod time;
