@@ -126,7 +126,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::sched::testutil::{Fixture, rs};
+    use crate::sched::testutil::Fixture;
 
     /// A separate `Sh` built from the fixture's current list (the table the service's own
     /// scheduler holds, since every hook rebuilds it completely).
@@ -241,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn fallback_starts_at_twice_ihash() {
+        // Four dests of weight 64, list [1, 2, 3, 4]: buckets 0..64 -> 1, 64..128 -> 2,
+        // 128..192 -> 3, 192..256 -> 4. Dest 2 OVERLOAD.
+        let mut fx = Fixture::new("sh", flags::SCHED1);
+        for n in (1..=4).rev() {
+            fx.add(n, 64);
+        }
+        fx.dest_mut(2).overload = true;
+        // ihash 100 (dest 2): the kernel probes 200, 201, ... -> dest 4 (a walk from
+        // ihash itself would have found dest 3 at 128).
+        let (c, _) = client_where(|b| b == 100);
+        assert_eq!(fx.pick_from(c, 0), Some(4));
+        // ihash 70: probes from 140 -> dest 3.
+        let (c, _) = client_where(|b| b == 70);
+        assert_eq!(fx.pick_from(c, 0), Some(3));
+    }
+
+    #[test]
     fn sh_port_hashes_the_source_port() {
         let mut fx = Fixture::new("sh", flags::SCHED2);
         for n in 1..=4 {
@@ -281,7 +299,6 @@ mod tests {
         assert_eq!(fx.pick_from(c, 0), Some(2));
         let (c, _) = client_where(|b| b % 4 == 3);
         assert_eq!(fx.pick_from(c, 0), Some(1));
-        let _ = rs(1);
     }
 
     #[test]
