@@ -465,7 +465,7 @@ mod tests {
             panic!()
         };
         assert_eq!(time, Time(5000));
-        assert_eq!(args.len(), 9);
+        assert_eq!(args.len(), 8);
     }
 
     #[test]
