@@ -736,3 +736,145 @@ fn listings_reflect_live_state() {
          -a -t 198.18.0.100:80 -r 198.18.1.12:80 -m -w 3\n"
     );
 }
+
+mod invariants {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Syn(u8, u16),
+        Ack(u8, u16),
+        Fin(u8, u16),
+        Rst(u8, u16),
+        Reply(u8, u16),
+        Udp(u8, u16),
+        Weight(u8, i32),
+        Del(u8),
+        Add(u8, i32),
+        Sched(usize),
+        Wait(u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let c = 0u8..6;
+        let p = 1000u16..1006;
+        prop_oneof![
+            (c.clone(), p.clone()).prop_map(|(c, p)| Op::Syn(c, p)),
+            (c.clone(), p.clone()).prop_map(|(c, p)| Op::Ack(c, p)),
+            (c.clone(), p.clone()).prop_map(|(c, p)| Op::Fin(c, p)),
+            (c.clone(), p.clone()).prop_map(|(c, p)| Op::Rst(c, p)),
+            (c.clone(), p.clone()).prop_map(|(c, p)| Op::Reply(c, p)),
+            (c, p).prop_map(|(c, p)| Op::Udp(c, p)),
+            (11u8..15, 0i32..4).prop_map(|(n, w)| Op::Weight(n, w)),
+            (11u8..15).prop_map(Op::Del),
+            (11u8..15, 0i32..4).prop_map(|(n, w)| Op::Add(n, w)),
+            (0usize..crate::sched::NAMES.len()).prop_map(Op::Sched),
+            (0u32..200_000).prop_map(Op::Wait),
+        ]
+    }
+
+    /// Recount every dest's active/inactive/persistent connections from the conn table.
+    fn check_counts(d: &Director) {
+        let mut want: std::collections::HashMap<DestId, (u32, u32, u32)> = Default::default();
+        for (_, c) in d.conns.iter() {
+            let Some(id) = c.dest else { continue };
+            let e = want.entry(id).or_default();
+            if c.is_template() {
+                e.2 += 1;
+            } else if c.is_inactive() {
+                e.1 += 1;
+            } else {
+                e.0 += 1;
+            }
+            if let Some(ct) = c.control {
+                assert!(
+                    d.conns.get(ct).is_some_and(|t| t.is_template()),
+                    "dangling control"
+                );
+            }
+        }
+        for (id, dest) in d.table.dests.iter() {
+            let got = (dest.activeconns, dest.inactconns, dest.persistconns);
+            assert_eq!(
+                got,
+                want.get(&id).copied().unwrap_or_default(),
+                "{:?}",
+                dest.addr
+            );
+        }
+        for (tid, t) in d.conns.iter().filter(|(_, c)| c.is_template()) {
+            let n = d
+                .conns
+                .iter()
+                .filter(|(_, c)| c.control == Some(tid))
+                .count();
+            assert_eq!(n as u32, t.n_control, "template n_control");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn bookkeeping_survives_any_sequence(
+            persistent in proptest::bool::ANY,
+            nat in proptest::bool::ANY,
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let mut t = T::new();
+            let k = tcp_key(80);
+            let uk = udp_key(53);
+            let fwd = if nat { FwdMethod::Masq } else { FwdMethod::Route };
+            t.svc(k, "wlc", persistent.then_some(30));
+            t.svc(uk, "rr", persistent.then_some(30));
+            for n in 11..15 {
+                t.dest(k, n, 80, fwd, 1);
+                t.dest(uk, n, 53, fwd, 1);
+            }
+            for o in ops {
+                let seg = |f| Segment::Tcp(f);
+                match o {
+                    Op::Syn(c, p) => { t.pkt((client(c), p), (ip(VIP), 80), seg(TcpFlags::SYN)); }
+                    Op::Ack(c, p) => { t.pkt((client(c), p), (ip(VIP), 80), seg(TcpFlags::ACK)); }
+                    Op::Fin(c, p) => { t.pkt((client(c), p), (ip(VIP), 80), seg(TcpFlags::FIN_ACK)); }
+                    Op::Rst(c, p) => { t.pkt((client(c), p), (ip(VIP), 80), seg(TcpFlags::RST)); }
+                    Op::Reply(c, p) => {
+                        let dst = t.d.conns.lookup_in(6, &client(c), p, &ip(VIP), 80)
+                            .and_then(|id| t.d.conns.get(id)).map(|c| (c.daddr, c.dport));
+                        if let Some(src) = dst {
+                            t.pkt(src, (client(c), p), seg(TcpFlags::ACK));
+                        }
+                    }
+                    Op::Udp(c, p) => { t.pkt((client(c), p), (ip(VIP), 53), Segment::Udp); }
+                    Op::Weight(n, w) => {
+                        let mut d = DestConfig::new(rs(n), 80);
+                        d.fwd = fwd;
+                        d.weight = w;
+                        let _ = t.d.apply(&Command::EditDest(k, d), t.now);
+                    }
+                    Op::Del(n) => { let _ = t.d.apply(&Command::DelDest(k, rs(n), 80), t.now); }
+                    Op::Add(n, w) => {
+                        let mut d = DestConfig::new(rs(n), 80);
+                        d.fwd = fwd;
+                        d.weight = w;
+                        let _ = t.d.apply(&Command::AddDest(k, d), t.now);
+                    }
+                    Op::Sched(i) => {
+                        let mut cfg = ServiceConfig::new(k);
+                        cfg.scheduler = crate::sched::NAMES[i].into();
+                        cfg.persistent = persistent.then_some(30);
+                        t.d.apply(&Command::EditService(cfg), t.now).expect("edit");
+                    }
+                    Op::Wait(ms) => { t.now = Time(t.now.0 + u64::from(ms)); t.d.advance(t.now); }
+                }
+                check_counts(&t.d);
+            }
+            // Everything expires eventually and every count returns to zero.
+            t.now = Time(t.now.0 + 3_600_000);
+            t.d.advance(t.now);
+            prop_assert_eq!(t.d.conns.len(), 0);
+            check_counts(&t.d);
+        }
+    }
+}
