@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 
 use rvs_config::ipvsadm::{
-    ArgError, DaemonConfig, Invocation, ListOptions, ListTarget, Resolver, Services, SyncState,
-    parse, parse_restore_line, parse_with, split_restore_line,
+    ArgError, ArgErrorKind, DaemonConfig, Invocation, ListOptions, ListTarget, Resolver, Services,
+    SyncState, parse, parse_restore_line, parse_with, split_restore_line,
 };
 use rvs_core::addr::Netmask;
 use rvs_core::dest::{TunConfig, TunCsum, TunType};
@@ -1393,12 +1393,13 @@ const ERRORS: &[(&[&str], i32, &str)] = &[
 fn invalid_command_lines() {
     assert!(ERRORS.len() >= 40);
     for (args, code, msg) in ERRORS {
-        let got = run(args);
-        let want = Err(ArgError {
-            message: msg.to_string(),
-            exit_code: *code,
-        });
-        assert_eq!(got, want, "ipvsadm {}", args.join(" "));
+        let got = run(args).map_err(|e| (e.exit_code, e.message));
+        assert_eq!(
+            got,
+            Err((*code, msg.to_string())),
+            "ipvsadm {}",
+            args.join(" ")
+        );
     }
 }
 
@@ -1451,13 +1452,25 @@ fn restore_lines() {
         parse_restore_line("ipvsadm", "# a comment", &names),
         Some(Err(ArgError::try_help("ipvsadm")))
     );
+    let e = parse_restore_line("ipvsadm", "# x -C", &names)
+        .unwrap()
+        .unwrap_err();
     assert_eq!(
-        parse_restore_line("ipvsadm", "# x -C", &names),
-        Some(Err(ArgError {
-            message: "unexpected argument #".into(),
-            exit_code: 2
-        }))
+        (e.exit_code, e.message.as_str()),
+        (2, "unexpected argument #")
     );
+    assert!(e.ends_restore());
+    // A popt error fails the line only; the usage hint and fail() end the restore.
+    let e = parse_restore_line("ipvsadm", "-C -q", &names)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (e.exit_code, e.message.as_str()),
+        (255, "-q: unknown option")
+    );
+    assert_eq!(e.kind, ArgErrorKind::Popt);
+    assert!(!e.ends_restore());
+    assert!(ArgError::try_help("x").ends_restore());
     assert_eq!(
         parse_restore_line("ipvsadm", "-R", &names),
         Some(Err(ArgError::try_help("ipvsadm")))

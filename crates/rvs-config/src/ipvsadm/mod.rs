@@ -73,6 +73,21 @@ pub struct ArgError {
     pub message: String,
     /// Process exit status.
     pub exit_code: i32,
+    /// Which of ipvsadm's error paths produced it.
+    pub kind: ArgErrorKind,
+}
+
+/// ipvsadm's three ways of refusing a command line. They differ in `-R`: `fail()` and the
+/// usage hint exit the process (ending the restore), a popt error only fails that line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgErrorKind {
+    /// `fail(2, ...)`: a validation error; exits 2.
+    Fail,
+    /// The "Try `argv0 -h' ..." hint (first option not a command); exits 255.
+    Usage,
+    /// A popt error after the first option (`-q: unknown option`); the command returns -1
+    /// (exit status 255) and `-R` goes on with the next line.
+    Popt,
 }
 
 impl ArgError {
@@ -81,6 +96,7 @@ impl ArgError {
         ArgError {
             message: message.into(),
             exit_code: 2,
+            kind: ArgErrorKind::Fail,
         }
     }
 
@@ -89,7 +105,13 @@ impl ArgError {
         ArgError {
             message: format!("Try `{argv0} -h' or '{argv0} --help' for more information."),
             exit_code: 255,
+            kind: ArgErrorKind::Usage,
         }
+    }
+
+    /// Whether ipvsadm `-R` stops at this error (every kind but [`ArgErrorKind::Popt`]).
+    pub fn ends_restore(&self) -> bool {
+        self.kind != ArgErrorKind::Popt
     }
 }
 
@@ -225,7 +247,8 @@ pub fn split_restore_line(line: &str) -> Vec<String> {
 
 /// One line of `ipvsadm -R` input (or of an ipvsadm-save rules file): `None` for a line
 /// without words, else the parse of its words. A `-R` inside restore input is refused
-/// with the usage hint (exit 255), as ipvsadm does to avoid recursion.
+/// with the usage hint (exit 255), as ipvsadm does to avoid recursion. Whether the
+/// restore goes on after an error is [`ArgError::ends_restore`].
 pub fn parse_restore_line(
     argv0: &str,
     line: &str,
@@ -412,6 +435,7 @@ pub fn parse_with(
                 return Err(ArgError {
                     message: format!("{}: {}", p.bad_option(), e.text()),
                     exit_code: 255,
+                    kind: ArgErrorKind::Popt,
                 });
             }
         }
