@@ -21,7 +21,7 @@
 //! IPv6 bare (port 0) or bracketed with a port, ports as numbers or service names. Name
 //! lookups go through a [`Resolver`]; [`parse`] uses [`Services::builtin`], which knows
 //! common service names and resolves **no host names** — a host name then gets ipvsadm's
-//! "illegal ... address[:port] specified" error, as an unresolvable name would.
+//! `illegal ... address[:port] specified` error, as an unresolvable name would.
 //!
 //! rvs extensions: `--fullnat` (forwarding method [`FwdMethod::FullNat`], counted as the
 //! `forwarding-method` option) and the commands `--add-fwmark-rule` /
@@ -230,7 +230,7 @@ pub enum Invocation {
 
 static BUILTIN_SERVICES: LazyLock<Services> = LazyLock::new(Services::builtin);
 
-/// Parse `args` (argv without argv[0]) as ipvsadm would, with the built-in service-name
+/// Parse `args` (argv without `argv[0]`) as ipvsadm would, with the built-in service-name
 /// table and no host-name resolution. `argv0` is used in the usage hint.
 pub fn parse(argv0: &str, args: &[String]) -> Result<Invocation, ArgError> {
     parse_with(argv0, args, &*BUILTIN_SERVICES)

@@ -54,7 +54,7 @@ impl PoptError {
     }
 }
 
-/// A popt context over `args` (argv without argv[0]).
+/// A popt context over `args` (argv without `argv[0]`).
 pub struct Popt<'a, T> {
     table: &'a [OptSpec<T>],
     argv0: &'a str,
