@@ -1,0 +1,162 @@
+//! `rvs sim --rules FILE --flows FILE [--list] [--stats] [--rate] [--conns]`.
+//!
+//! The rules file is ipvsadm-save format (what `ipvsadm -S -n` prints), applied in order
+//! like `ipvsadm -R`. The flow file is described in [`rvs_core::sim`]. One line is printed
+//! per event; its last field is the real server the connection is (or was) bound to.
+//! Bad input gives `FILE:LINE: message` on stderr and exit status 2.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use rvs_config::ipvsadm::{self, Invocation};
+use rvs_core::sim::{FlowLine, Simulator, parse_line};
+use rvs_core::{Command, Director, Settings, SplitMix64, Time};
+
+/// Options of `rvs sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Rules in ipvsadm-save format (`-A -t VIP:80 -s wrr`, `-a ... -r RIP:80 -g -w 4`).
+    #[arg(long, value_name = "FILE")]
+    rules: PathBuf,
+    /// Flow events: `TIME PROTO SRC DST open|close|reset|packet` or `TIME cmd ARGS...`.
+    #[arg(long, value_name = "FILE")]
+    flows: PathBuf,
+    /// Print the `ipvsadm -Ln` table after the last event.
+    #[arg(long)]
+    list: bool,
+    /// Print the `ipvsadm -Ln --stats` table.
+    #[arg(long)]
+    stats: bool,
+    /// Print the `ipvsadm -Ln --rate` table.
+    #[arg(long)]
+    rate: bool,
+    /// Print the `ipvsadm -Lnc` connection listing.
+    #[arg(long)]
+    conns: bool,
+    /// Reproduce kernels with the 2026 IPVS fixes instead of the classic behaviour.
+    #[arg(long)]
+    modern: bool,
+    /// Seed of the random generator (the `twos` scheduler).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// A `FILE:LINE: message` error.
+struct LineError(String);
+
+fn line_err(file: &Path, line: usize, msg: impl std::fmt::Display) -> LineError {
+    LineError(format!("{}:{}: {}", file.display(), line, msg))
+}
+
+/// Parse ipvsadm arguments into a table command; listing and other commands are not
+/// allowed in rule files.
+fn to_command(args: &[String]) -> Result<Command, String> {
+    match ipvsadm::parse("ipvsadm", args) {
+        Ok(Invocation::Command(c)) => Ok(c),
+        Ok(other) => Err(format!("not a rule-changing command: {other:?}")),
+        Err(e) => Err(e.message.trim_end().replace('\n', " ")),
+    }
+}
+
+fn apply_rules(d: &mut Director, path: &Path, text: &str) -> Result<(), LineError> {
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let args = ipvsadm::split_restore_line(line);
+        if args.is_empty() {
+            continue;
+        }
+        let cmd = to_command(&args).map_err(|m| line_err(path, n, m))?;
+        d.apply(&cmd, Time::ZERO).map_err(|e| line_err(path, n, e))?;
+    }
+    Ok(())
+}
+
+fn run(args: &SimArgs) -> Result<String, LineError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read {}", p.display()))
+            .map_err(|e| LineError(format!("{e:#}")))
+    };
+    let rules = read(&args.rules)?;
+    let flows = read(&args.flows)?;
+    let mut settings = Settings::default();
+    if args.modern {
+        settings.compat = rvs_core::settings::Compat::Modern;
+    }
+    let mut d = Director::new(settings, args.seed, Box::new(SplitMix64(args.seed)));
+    apply_rules(&mut d, &args.rules, &rules)?;
+    let mut sim = Simulator::new(d);
+    let mut out = String::new();
+    for (i, line) in flows.lines().enumerate() {
+        let n = i + 1;
+        let fl = parse_line(line).map_err(|e| line_err(&args.flows, n, e))?;
+        match fl {
+            None => {}
+            Some(FlowLine::Cmd { time, args: a }) => {
+                sim.set_time(time).map_err(|e| line_err(&args.flows, n, e))?;
+                let cmd = to_command(&a).map_err(|m| line_err(&args.flows, n, m))?;
+                sim.director
+                    .apply(&cmd, time)
+                    .map_err(|e| line_err(&args.flows, n, e))?;
+            }
+            Some(FlowLine::Event(ev)) => {
+                let r = sim.event(&ev).map_err(|e| line_err(&args.flows, n, e))?;
+                let _ = writeln!(out, "{r}");
+            }
+        }
+    }
+    let d = &sim.director;
+    let listings = [
+        (args.list, rvs_core::listing::ListOptions::default()),
+        (
+            args.stats,
+            rvs_core::listing::ListOptions {
+                stats: true,
+                ..Default::default()
+            },
+        ),
+        (
+            args.rate,
+            rvs_core::listing::ListOptions {
+                rate: true,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (wanted, opts) in listings {
+        if wanted {
+            out.push('\n');
+            out.push_str(&d.render_list(&opts));
+        }
+    }
+    if args.conns {
+        out.push('\n');
+        out.push_str(&d.render_conns());
+    }
+    Ok(out)
+}
+
+/// Entry point of `rvs sim`.
+pub fn main(args: &SimArgs) -> ExitCode {
+    match run(args) {
+        Ok(out) => {
+            let mut so = std::io::stdout().lock();
+            if so.write_all(out.as_bytes()).and_then(|_| so.flush()).is_err() {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(LineError(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}
