@@ -839,7 +839,8 @@ impl Director {
             fwmark: mark,
             in_pkts: 0,
         };
-        let id = self.conns.insert(c);
+        // Armed by the state transition that follows at once.
+        let id = self.conns.insert_unarmed(c);
         self.bind_dest(dest, false, true);
         if let Some(ct) = template {
             // The template is used: it controls one more conn and its timer restarts.

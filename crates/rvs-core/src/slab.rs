@@ -59,7 +59,10 @@ impl<T> fmt::Debug for Id<T> {
     }
 }
 
+/// `repr(C)` keeps the generation in front of the value, so a scan that checks handles
+/// and reads a value's first fields touches one cache line per slot.
 #[derive(Clone, Debug)]
+#[repr(C)]
 struct Slot<T> {
     gen_: u32,
     val: Option<T>,
@@ -137,6 +140,13 @@ impl<T> Slab<T> {
     pub fn get_by_index(&self, idx: u32) -> Option<(Id<T>, &T)> {
         let slot = self.slots.get(idx as usize)?;
         slot.val.as_ref().map(|v| (Id::new(idx, slot.gen_), v))
+    }
+
+    /// The value in slot `idx`, whatever its generation (for scans over handles the
+    /// owner keeps live).
+    #[inline]
+    pub fn value_at(&self, idx: u32) -> Option<&T> {
+        self.slots.get(idx as usize)?.val.as_ref()
     }
 
     /// Bytes of slot storage currently allocated (for memory accounting).

@@ -2,6 +2,7 @@
 //! add / edit / delete operations with the kernel's semantics and error kinds.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use crate::addr::{Af, Netmask, Protocol};
@@ -20,11 +21,51 @@ pub const TRASH_KEEP: Dur = Dur::from_secs(120);
 /// The longest persistence timeout ipvsadm accepts (31 days).
 pub const MAX_TIMEOUT: u32 = 2_678_400;
 
+/// A small multiplicative hasher for service keys: the table is looked up once or twice
+/// per new connection, and its keys are few and chosen by the operator, so SipHash's
+/// flooding resistance buys nothing here.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
 /// Services and dests, with the kernel's add/edit/delete rules.
 #[derive(Debug, Default)]
 pub struct ServiceTable {
     services: Slab<Service>,
-    by_key: HashMap<ServiceKey, ServiceId>,
+    by_key: HashMap<ServiceKey, ServiceId, BuildHasherDefault<KeyHasher>>,
     /// Every dest, linked or trashed.
     pub dests: DestArena,
     trash: Vec<DestId>,
@@ -382,7 +423,7 @@ impl ServiceTable {
                     persistconns: 0,
                     refcnt: 0,
                     trashed_at: None,
-                    stats: Stats::default(),
+                    stats: Box::default(),
                 };
                 Self::update_dest(&mut d, cfg, settings.compat);
                 d.last_weight = cfg.weight;

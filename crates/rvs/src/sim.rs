@@ -74,7 +74,8 @@ fn apply_rules(d: &mut Director, path: &Path, text: &str) -> Result<(), LineErro
             continue;
         }
         let cmd = to_command(&args).map_err(|m| line_err(path, n, m))?;
-        d.apply(&cmd, Time::ZERO).map_err(|e| line_err(path, n, e))?;
+        d.apply(&cmd, Time::ZERO)
+            .map_err(|e| line_err(path, n, e))?;
     }
     Ok(())
 }
@@ -101,7 +102,8 @@ fn run(args: &SimArgs) -> Result<String, LineError> {
         match fl {
             None => {}
             Some(FlowLine::Cmd { time, args: a }) => {
-                sim.set_time(time).map_err(|e| line_err(&args.flows, n, e))?;
+                sim.set_time(time)
+                    .map_err(|e| line_err(&args.flows, n, e))?;
                 let cmd = to_command(&a).map_err(|m| line_err(&args.flows, n, m))?;
                 sim.director
                     .apply(&cmd, time)
@@ -149,7 +151,11 @@ pub fn main(args: &SimArgs) -> ExitCode {
     match run(args) {
         Ok(out) => {
             let mut so = std::io::stdout().lock();
-            if so.write_all(out.as_bytes()).and_then(|_| so.flush()).is_err() {
+            if so
+                .write_all(out.as_bytes())
+                .and_then(|_| so.flush())
+                .is_err()
+            {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

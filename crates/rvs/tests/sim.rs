@@ -60,10 +60,12 @@ fn wrr_sequence_matches_the_kernel() {
     // Added C(2), B(3), A(4): list order A,B,C, cw starts at 1 → A B C, then the cycle.
     let (o, ..) = sim("wrr", WRR, &opens(12), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let want: Vec<String> = ["11", "12", "13", "11", "11", "12", "11", "12", "13", "11", "12", "13"]
-        .iter()
-        .map(|n| format!("198.18.1.{n}:80"))
-        .collect();
+    let want: Vec<String> = [
+        "11", "12", "13", "11", "11", "12", "11", "12", "13", "11", "12", "13",
+    ]
+    .iter()
+    .map(|n| format!("198.18.1.{n}:80"))
+    .collect();
     assert_eq!(last_fields(&o), want);
 }
 
@@ -75,25 +77,48 @@ fn one_line_per_event_and_listings() {
          7.0 tcp 198.18.2.1:4000 198.18.0.100:80 close\n",
         opens(3)
     );
-    let (o, ..) = sim("list", WRR, &flows, &["--list", "--stats", "--rate", "--conns"]);
+    let (o, ..) = sim(
+        "list",
+        WRR,
+        &flows,
+        &["--list", "--stats", "--rate", "--conns"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let fields = last_fields(&o);
     assert_eq!(fields.len(), 5, "{out}");
-    assert_ne!(fields[3], "198.18.1.11:80", "quiesced dest gets no new conns");
+    assert_ne!(
+        fields[3], "198.18.1.11:80",
+        "quiesced dest gets no new conns"
+    );
     assert_eq!(fields[4], "198.18.1.11:80", "close reports the bound dest");
     assert!(out.contains("IP Virtual Server version 1.2.1 (size=4096)\n"));
-    assert!(out.contains("  -> 198.18.1.11:80               Route   0      0          1         \n"), "{out}");
-    assert!(out.contains("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"));
-    assert!(out.contains("Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"));
+    assert!(
+        out.contains("  -> 198.18.1.11:80               Route   0      0          1         \n"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"
+    ));
+    assert!(out.contains(
+        "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+    ));
     assert!(out.contains("IPVS connection entries\n"));
-    assert!(out.contains("FIN_WAIT    198.18.2.1:4000    198.18.0.100:80    198.18.1.11:80\n"), "{out}");
+    assert!(
+        out.contains("FIN_WAIT    198.18.2.1:4000    198.18.0.100:80    198.18.1.11:80\n"),
+        "{out}"
+    );
 }
 
 #[test]
 fn no_dest_prints_dash() {
     let rules = "-A -u 198.18.0.53:53 -s rr\n";
-    let (o, ..) = sim("nodest", rules, "0 udp 198.18.2.1:5000 198.18.0.53:53 packet\n", &[]);
+    let (o, ..) = sim(
+        "nodest",
+        rules,
+        "0 udp 198.18.2.1:5000 198.18.0.53:53 packet\n",
+        &[],
+    );
     assert!(o.status.success());
     assert_eq!(last_fields(&o), ["-"]);
     assert!(stdout(&o).contains("unreachable"));
@@ -113,10 +138,17 @@ fn ipv6_and_fwmark_rules() {
     let (o, ..) = sim("v6", rules, flows, &["--conns"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let f = last_fields(&o);
-    assert_eq!(f[0].rsplit_once(':').unwrap().0, f[1].rsplit_once(':').unwrap().0);
+    assert_eq!(
+        f[0].rsplit_once(':').unwrap().0,
+        f[1].rsplit_once(':').unwrap().0
+    );
     assert!(f[0].ends_with(":80") && f[1].ends_with(":443"), "{f:?}");
     assert_eq!(f[2], "-");
-    assert!(stdout(&o).contains("IP  "), "fwmark template row: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains("IP  "),
+        "fwmark template row: {}",
+        stdout(&o)
+    );
 }
 
 fn assert_error(name: &str, rules: &str, flows: &str, want: &str) {

@@ -7,14 +7,14 @@
 //! lazy re-arming: refreshing a connection only rewrites its `expires` field; when its heap
 //! entry comes due and the connection was refreshed meanwhile, the entry is pushed again.
 
+pub mod index;
 pub mod state;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
-use hashbrown::HashTable;
-
+use crate::conn::index::Index;
 use crate::dest::DestId;
 use crate::slab::{Id, Slab};
 use crate::time::Time;
@@ -40,6 +40,8 @@ pub mod flags {
     /// rvs: a template invalidated by `check_template` (the kernel rehashes it with port
     /// 0xffff so it never matches again).
     pub const INVALID: u32 = 0x0100_0000;
+    /// rvs: the entry has a timer armed (see [`super::ConnTable::insert_unarmed`]).
+    pub const ARMED: u32 = 0x0200_0000;
 }
 
 /// Template state numbers (`IP_VS_CTPL_S_*`).
@@ -57,20 +59,20 @@ pub struct Conn {
     pub caddr: IpAddr,
     /// Virtual address (the fwmark as an IPv4/IPv6 address for fwmark templates).
     pub vaddr: IpAddr,
-    /// Real server address.
-    pub daddr: IpAddr,
     /// Client port (0 for templates).
     pub cport: u16,
     /// Virtual port.
     pub vport: u16,
-    /// Real server port.
-    pub dport: u16,
     /// IP protocol number (0 for fwmark templates).
     pub proto: u8,
     /// Protocol state (template: `template_state`).
     pub state: u8,
+    /// Real server port.
+    pub dport: u16,
     /// `flags::*`.
     pub flags: u32,
+    /// Real server address.
+    pub daddr: IpAddr,
     /// The dest the connection is bound to.
     pub dest: Option<DestId>,
     /// The template controlling this connection.
@@ -108,7 +110,7 @@ pub type ConnId = Id<Conn>;
 #[derive(Debug)]
 pub struct ConnTable {
     conns: Slab<Conn>,
-    index: HashTable<u32>,
+    index: Index,
     timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
     seed: u64,
     templates: usize,
@@ -140,7 +142,7 @@ impl ConnTable {
     pub fn new(seed: u64) -> Self {
         ConnTable {
             conns: Slab::default(),
-            index: HashTable::new(),
+            index: Index::default(),
             timers: BinaryHeap::new(),
             seed,
             templates: 0,
@@ -165,34 +167,36 @@ impl ConnTable {
     /// Bytes of memory the table holds (entries, index and timers), for accounting.
     pub fn allocated_bytes(&self) -> usize {
         self.conns.allocated_bytes()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.index.capacity() * std::mem::size_of::<u64>()
             + self.timers.capacity() * std::mem::size_of::<Reverse<(u64, u32, u32)>>()
     }
 
     /// Insert an entry and arm its timer at `conn.expires`. One-packet connections are
     /// stored but not hashed.
     pub fn insert(&mut self, conn: Conn) -> ConnId {
+        let expires = conn.expires;
+        let id = self.insert_unarmed(conn);
+        self.set_expires(id, expires);
+        id
+    }
+
+    /// Insert an entry without arming its timer: the first [`ConnTable::set_expires`] arms
+    /// it. The director uses this for new connections, whose first state transition
+    /// follows at once, to save a timer entry per connection.
+    pub fn insert_unarmed(&mut self, mut conn: Conn) -> ConnId {
+        conn.flags &= !flags::ARMED;
         let hashed = conn.flags & flags::ONE_PACKET == 0;
         let h = key_hash(self.seed, conn.proto, &conn.caddr, conn.cport);
-        let expires = conn.expires;
         if conn.is_template() {
             self.templates += 1;
         }
         let id = self.conns.insert(conn);
         if hashed {
-            let ConnTable {
-                conns, index, seed, ..
-            } = self;
-            index.insert_unique(h, id.idx, |&i| {
-                conns
-                    .get_by_index(i)
-                    .map_or(0, |(_, c)| key_hash(*seed, c.proto, &c.caddr, c.cport))
-            });
+            self.index.insert(h, id.idx);
             if let Some(c) = self.conns.get_mut(id) {
                 c.flags |= flags::HASHED;
             }
         }
-        self.timers.push(Reverse((expires.0, id.idx, id.gen_)));
         id
     }
 
@@ -201,9 +205,7 @@ impl ConnTable {
         let c = self.conns.get(id)?;
         if c.flags & flags::HASHED != 0 {
             let h = key_hash(self.seed, c.proto, &c.caddr, c.cport);
-            if let Ok(e) = self.index.find_entry(h, |&i| i == id.idx) {
-                e.remove();
-            }
+            self.index.remove(h, id.idx);
         }
         let c = self.conns.remove(id)?;
         if c.is_template() {
@@ -238,7 +240,7 @@ impl ConnTable {
     ) -> Option<ConnId> {
         let h = key_hash(self.seed, proto, caddr, cport);
         let conns = &self.conns;
-        let idx = *self.index.find(h, |&i| {
+        let idx = self.index.find(h, |i| {
             conns.get_by_index(i).is_some_and(|(_, c)| {
                 c.proto == proto && c.cport == cport && c.caddr == *caddr && pred(c)
             })
@@ -292,14 +294,18 @@ impl ConnTable {
         })
     }
 
-    /// Set when an entry expires. An earlier time arms a new timer entry; a later one is
-    /// picked up lazily when the current entry comes due.
+    /// Set when an entry expires. An earlier time (or the first call after
+    /// [`ConnTable::insert_unarmed`]) arms a new timer entry; a later one is picked up
+    /// lazily when the current entry comes due.
     #[inline]
     pub fn set_expires(&mut self, id: ConnId, at: Time) {
         if let Some(c) = self.conns.get_mut(id) {
-            let earlier = at < c.expires;
+            // One-packet connections are freed right after their packet: no timer.
+            let push =
+                (at < c.expires || c.flags & flags::ARMED == 0) && c.flags & flags::ONE_PACKET == 0;
             c.expires = at;
-            if earlier {
+            c.flags |= flags::ARMED;
+            if push {
                 self.timers.push(Reverse((at.0, id.idx, id.gen_)));
             }
         }
@@ -310,6 +316,7 @@ impl ConnTable {
     pub fn rearm(&mut self, id: ConnId, at: Time) {
         if let Some(c) = self.conns.get_mut(id) {
             c.expires = at;
+            c.flags |= flags::ARMED;
             self.timers.push(Reverse((at.0, id.idx, id.gen_)));
         }
     }

@@ -15,7 +15,8 @@
 
 use crate::dest::DestId;
 use crate::rng::Rng;
-use crate::sched::locality::{Cache, Entry, lblc_overloaded, wlc_pick};
+use crate::sched::locality::{Cache, Entry, lblc_overloaded};
+use crate::sched::wlc::wlc_pick;
 use crate::sched::{SchedRequest, SchedView, Scheduler};
 use crate::settings::Compat;
 use crate::time::Time;

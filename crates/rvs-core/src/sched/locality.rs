@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::addr::{fold, hash_32};
-use crate::dest::{Dest, DestId};
+use crate::dest::Dest;
 use crate::sched::SchedView;
 use crate::settings::Compat;
 use crate::time::{Dur, Time};
@@ -179,29 +179,6 @@ impl<E> Cache<E> {
         self.entries = self.entries.saturating_sub(removed);
         removed
     }
-}
-
-/// The weighted least-connection pick over the whole service
-/// (`__ip_vs_lblc_schedule`): the first non-OVERLOAD dest with weight > 0 is the initial
-/// candidate; a later non-OVERLOAD dest replaces it when `loh * w_d > doh * w_least`.
-pub(crate) fn wlc_pick(view: &SchedView<'_>) -> Option<DestId> {
-    let mut it = view.iter();
-    let (mut least, mut lw, mut loh) = loop {
-        let (id, d) = it.next()?;
-        if !d.overload && d.weight > 0 {
-            break (id, d.weight, view.overhead(d));
-        }
-    };
-    for (id, d) in it {
-        if d.overload {
-            continue;
-        }
-        let doh = view.overhead(d);
-        if i128::from(loh) * i128::from(d.weight) > i128::from(doh) * i128::from(lw) {
-            (least, lw, loh) = (id, d.weight, doh);
-        }
-    }
-    Some(least)
 }
 
 /// The lblc/lblcr `is_overloaded`: `d` has more active conns than its weight and some

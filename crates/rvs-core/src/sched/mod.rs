@@ -94,12 +94,15 @@ impl<'a> SchedView<'a> {
     }
 
     /// Dests in list order with their handles.
+    ///
+    /// The table keeps every handle of a dest list live, so the scan reads the dests by
+    /// slot without re-checking generations: one cache line per dest.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (DestId, &'a Dest)> + '_ {
         let arena = self.arena;
-        self.ids.iter().map(move |&id| match arena.get(id) {
-            Some(d) => (id, d),
-            None => panic!("dest list holds a stale handle {id:?}"),
-        })
+        self.ids
+            .iter()
+            .filter_map(move |&id| arena.value_at(id.idx).map(|d| (id, d)))
     }
 
     /// The connection overhead of a dest under this view's compat mode.

@@ -6,18 +6,20 @@
 //! depends on the compat mode. The comparison is strict, so the earliest dest in list
 //! order wins ties, and a weight-0 dest can never win (its left side is 0).
 
-use crate::dest::DestId;
+use crate::dest::{Dest, DestId};
 use crate::rng::Rng;
 use crate::sched::{SchedRequest, SchedView, Scheduler};
+use crate::settings::Compat;
 
 /// The `wlc` scheduler.
 #[derive(Debug, Default)]
 pub struct Wlc {}
 
-/// `overhead * weight` without overflow (the kernel uses 64-bit products; weights are
-/// never negative).
-pub(crate) fn weighted(overhead: u64, weight: i32) -> u128 {
-    u128::from(overhead) * u128::from(weight.max(0).unsigned_abs())
+/// `overhead * weight` as the kernel's 64-bit product. Weights are 0..=65535 and the
+/// overhead stays below 2^41 for any connection count a u32 can hold, so it cannot overflow.
+#[inline]
+pub(crate) fn weighted(overhead: u64, weight: i32) -> u64 {
+    overhead.wrapping_mul(u64::from(weight.max(0).unsigned_abs()))
 }
 
 impl Scheduler for Wlc {
@@ -37,21 +39,30 @@ impl Scheduler for Wlc {
 
 /// The wlc choice over a whole dest list (also the fallback rule of lblc and lblcr).
 pub(crate) fn wlc_pick(view: &SchedView<'_>) -> Option<DestId> {
-    let start = view.iter().position(|(_, d)| d.is_eligible())?;
-    let (mut least, first) = view.at(start);
-    let mut lw = first.weight;
-    let mut loh = view.overhead(first);
-    for i in start + 1..view.len() {
-        let (id, d) = view.at(i);
-        if d.overload {
-            continue;
+    // One loop per overhead formula, so the scan over many dests carries no mode test.
+    match view.compat {
+        Compat::Classic => wlc_scan(view, |d| Dest::overhead(d, Compat::Classic)),
+        Compat::Modern => wlc_scan(view, |d| Dest::overhead(d, Compat::Modern)),
+    }
+}
+
+#[inline(always)]
+fn wlc_scan(view: &SchedView<'_>, overhead: impl Fn(&Dest) -> u64) -> Option<DestId> {
+    let mut it = view.iter();
+    let (mut least, mut lw, mut loh) = loop {
+        let (id, d) = it.next()?;
+        if d.is_eligible() {
+            break (id, d.weight, overhead(d));
         }
-        let doh = view.overhead(d);
-        if weighted(loh, d.weight) > weighted(doh, lw) {
-            least = id;
-            lw = d.weight;
-            loh = doh;
-        }
+    };
+    // Branch-free selection: with balanced dests the winner changes unpredictably along
+    // the scan, and a mispredicted branch per change costs more than the selects.
+    for (id, d) in it {
+        let doh = overhead(d);
+        let better = !d.overload & (weighted(loh, d.weight) > weighted(doh, lw));
+        least = if better { id } else { least };
+        lw = if better { d.weight } else { lw };
+        loh = if better { doh } else { loh };
     }
     Some(least)
 }
