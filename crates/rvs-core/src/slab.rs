@@ -3,25 +3,34 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
 
 /// Handle of a `T` in a [`Slab<T>`]. Carries the slot's generation, so a handle kept
 /// after its value was removed never refers to a later value in the same slot.
+///
+/// Generations start at 1, so `Option<Id<T>>` is as small as `Id<T>` (8 bytes).
 pub struct Id<T> {
     /// Slot index.
     pub idx: u32,
     /// Generation of the slot when this handle was issued.
-    pub gen_: u32,
+    pub gen_: NonZeroU32,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Id<T> {
     /// A handle from its parts.
-    pub const fn new(idx: u32, gen_: u32) -> Self {
+    pub const fn new(idx: u32, gen_: NonZeroU32) -> Self {
         Id {
             idx,
             gen_,
             _t: PhantomData,
         }
+    }
+
+    /// A handle from its parts as plain numbers; `None` for generation 0, which no slot
+    /// ever has.
+    pub fn from_raw(idx: u32, gen_: u32) -> Option<Self> {
+        NonZeroU32::new(gen_).map(|g| Id::new(idx, g))
     }
 }
 
@@ -55,7 +64,7 @@ impl<T> Ord for Id<T> {
 }
 impl<T> fmt::Debug for Id<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.idx, self.gen_)
+        write!(f, "#{}.{}", self.idx, self.gen_.get())
     }
 }
 
@@ -64,7 +73,7 @@ impl<T> fmt::Debug for Id<T> {
 #[derive(Clone, Debug)]
 #[repr(C)]
 struct Slot<T> {
-    gen_: u32,
+    gen_: NonZeroU32,
     val: Option<T>,
 }
 
@@ -94,10 +103,10 @@ impl<T> Slab<T> {
         } else {
             let idx = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
             self.slots.push(Slot {
-                gen_: 0,
+                gen_: NonZeroU32::MIN,
                 val: Some(val),
             });
-            Id::new(idx, 0)
+            Id::new(idx, NonZeroU32::MIN)
         }
     }
 
@@ -108,7 +117,7 @@ impl<T> Slab<T> {
             return None;
         }
         let v = slot.val.take()?;
-        slot.gen_ = slot.gen_.wrapping_add(1);
+        slot.gen_ = slot.gen_.checked_add(1).unwrap_or(NonZeroU32::MIN);
         self.free.push(id.idx);
         Some(v)
     }

@@ -306,7 +306,7 @@ impl ConnTable {
             c.expires = at;
             c.flags |= flags::ARMED;
             if push {
-                self.timers.push(Reverse((at.0, id.idx, id.gen_)));
+                self.timers.push(Reverse((at.0, id.idx, id.gen_.get())));
             }
         }
     }
@@ -317,7 +317,7 @@ impl ConnTable {
         if let Some(c) = self.conns.get_mut(id) {
             c.expires = at;
             c.flags |= flags::ARMED;
-            self.timers.push(Reverse((at.0, id.idx, id.gen_)));
+            self.timers.push(Reverse((at.0, id.idx, id.gen_.get())));
         }
     }
 
@@ -329,12 +329,11 @@ impl ConnTable {
                 return None;
             }
             self.timers.pop();
-            let id = Id::new(idx, gen_);
-            let Some(c) = self.conns.get(id) else {
+            let Some(c) = Id::from_raw(idx, gen_).and_then(|id| self.conns.get(id)) else {
                 continue; // freed already: a stale entry
             };
             if c.expires.0 <= now.0 {
-                return Some(id);
+                return Id::from_raw(idx, gen_);
             }
             if c.expires.0 != t {
                 // Refreshed since this entry was armed: re-arm at the new time. If a
@@ -375,6 +374,14 @@ mod tests {
             fwmark: 0,
             in_pkts: 0,
         }
+    }
+
+    #[test]
+    fn entries_stay_compact() {
+        // The 1M-connection memory budget (bench/RESULTS.md) depends on these sizes.
+        assert_eq!(std::mem::size_of::<Option<ConnId>>(), 8);
+        assert_eq!(std::mem::size_of::<Option<DestId>>(), 8);
+        assert!(std::mem::size_of::<Conn>() <= 104);
     }
 
     #[test]
