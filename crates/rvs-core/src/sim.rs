@@ -495,3 +495,26 @@ mod tests {
         assert_eq!(parse_time("3.14159").unwrap(), Time(3141));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn flow_lines_never_panic(line in "[ -~\t]{0,60}") {
+            let _ = parse_line(&line);
+        }
+
+        #[test]
+        fn fwmark_rules_never_panic(line in "[0-9a-z./:, -]{0,40}") {
+            if let Ok(r) = line.parse::<crate::fwmark::FwmarkRule>() {
+                // What parses prints back to something that parses to the same rule.
+                let again: crate::fwmark::FwmarkRule = r.to_string().parse().unwrap();
+                prop_assert_eq!(again, r);
+            }
+        }
+    }
+}
