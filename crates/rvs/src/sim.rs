@@ -57,7 +57,11 @@ fn line_err(file: &Path, line: usize, msg: impl std::fmt::Display) -> LineError 
 fn to_command(args: &[String]) -> Result<Command, String> {
     match ipvsadm::parse("ipvsadm", args) {
         Ok(Invocation::Command(c)) => Ok(c),
-        Ok(other) => Err(format!("not a rule-changing command: {other:?}")),
+        Ok(_) => Err(format!(
+            "`{}' does not change rules: a rules file takes -A -E -D -C -a -e -d -Z --set \
+             and --add-fwmark-rule / --del-fwmark-rule",
+            args.first().map_or("", String::as_str)
+        )),
         Err(e) => Err(e.message.trim_end().replace('\n', " ")),
     }
 }

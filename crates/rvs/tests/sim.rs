@@ -193,6 +193,12 @@ fn bad_input_is_reported_with_file_and_line() {
         "FLOWS:1: No such destination",
     );
     assert_error(
+        "list-in-rules",
+        "-L -n\n",
+        "",
+        "RULES:1: `-L' does not change rules: a rules file takes -A -E -D -C -a -e -d -Z --set and --add-fwmark-rule / --del-fwmark-rule",
+    );
+    assert_error(
         "bad-rule-syntax",
         "-A -t 198.18.0.100:80 -s wrr -w 3\n",
         "",
