@@ -1,7 +1,6 @@
 //! The one command model every front end uses to change the service table
 //! (rvsadm, rules files, keepalived.conf, the HTTP API, health checks).
 
-use std::fmt;
 use std::net::IpAddr;
 
 use crate::addr::Netmask;
@@ -168,17 +167,5 @@ impl OpError {
             | OpError::OnePacketNotUdp
             | OpError::AfMismatch => 22,
         }
-    }
-}
-
-impl fmt::Display for DestConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "-r {} {} -w {}",
-            crate::addr::fmt_addr_port(&self.addr, self.port),
-            self.fwd.save_flag(),
-            self.weight
-        )
     }
 }
