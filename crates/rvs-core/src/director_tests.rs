@@ -878,3 +878,51 @@ mod invariants {
         }
     }
 }
+
+#[test]
+fn ipv6_nat_with_prefix_persistence() {
+    let mut t = T::new();
+    let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+    let k = ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: v6("fd00::100"),
+        port: 443,
+    };
+    let mut cfg = ServiceConfig::new(k);
+    cfg.scheduler = "rr".into();
+    cfg.persistent = Some(120);
+    cfg.netmask = Some(crate::addr::Netmask::V6(64));
+    t.cmd(Command::AddService(cfg));
+    for n in ["fd00::1:11", "fd00::1:12"] {
+        let mut d = DestConfig::new(v6(n), 8443);
+        d.fwd = FwdMethod::Masq;
+        t.cmd(Command::AddDest(k, d));
+    }
+    let syn = |t: &mut T, c: &str, p| {
+        t.pkt(
+            (v6(c), p),
+            (v6("fd00::100"), 443),
+            Segment::Tcp(TcpFlags::SYN),
+        )
+    };
+    let a = fwd_dest(syn(&mut t, "fd00:0:0:2::1", 1000));
+    let b = fwd_dest(syn(&mut t, "fd00:0:0:2::ffff", 1001));
+    let c = fwd_dest(syn(&mut t, "fd00:0:0:3::1", 1002));
+    assert_eq!(a, b, "same /64, same dest");
+    assert_ne!(a, c, "another /64 is scheduled anew (rr)");
+    assert_eq!(a.map(|x| x.1), Some(8443));
+    let (rip, rport) = a.unwrap();
+    let r = t.pkt(
+        (rip, rport),
+        (v6("fd00:0:0:2::1"), 1000),
+        Segment::Tcp(TcpFlags::SYN_ACK),
+    );
+    assert!(matches!(r, Verdict::Reply { vport: 443, .. }), "{r:?}");
+    let tpl =
+        t.d.conns
+            .iter()
+            .find(|(_, c)| c.is_template() && c.daddr == rip)
+            .unwrap()
+            .1;
+    assert_eq!(tpl.caddr, v6("fd00:0:0:2::"));
+}
