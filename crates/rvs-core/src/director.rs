@@ -11,7 +11,7 @@ use crate::conn::{Conn, ConnId, ConnTable, flags as cf, template_state};
 use crate::dest::{DestId, FwdMethod};
 use crate::fwmark::Classifier;
 use crate::rng::Rng;
-use crate::sched::{SchedRequest, SchedView};
+use crate::sched::{SchedRequest, SchedView, Scheduler};
 use crate::service::{ServiceId, ServiceKey};
 use crate::settings::{Compat, Settings};
 use crate::stats::{EST_PERIOD_MS, Stats};
@@ -307,16 +307,29 @@ impl Director {
     fn sched_tick(&mut self, now: Time) {
         let ids: Vec<ServiceId> = self.table.services().map(|(id, _)| id).collect();
         for sid in ids {
-            let Some(mut s) = self.table.service_mut(sid).and_then(|s| s.scheduler.take()) else {
-                continue;
-            };
-            if let Some(svc) = self.table.service(sid) {
-                s.tick(self.table.view(svc, &self.settings), now);
-            }
-            if let Some(svc) = self.table.service_mut(sid) {
-                svc.scheduler = Some(s);
-            }
+            self.with_scheduler(sid, |s, view, _| s.tick(view, now));
         }
+    }
+
+    /// Run `f` on a service's scheduler with a view of its dests. The scheduler is taken
+    /// out of the service for the call, so it can be borrowed mutably beside the view.
+    fn with_scheduler<R>(
+        &mut self,
+        sid: ServiceId,
+        f: impl FnOnce(&mut dyn Scheduler, SchedView<'_>, &mut dyn Rng) -> R,
+    ) -> Option<R> {
+        let mut s = self.table.service_mut(sid)?.scheduler.take()?;
+        let got = self.table.service(sid).map(|svc| {
+            f(
+                s.as_mut(),
+                self.table.view(svc, &self.settings),
+                self.rng.as_mut(),
+            )
+        });
+        if let Some(svc) = self.table.service_mut(sid) {
+            svc.scheduler = Some(s);
+        }
+        got
     }
 
     /// A connection's timer fired (`ip_vs_conn_expire`).
@@ -524,34 +537,18 @@ impl Director {
         let Some(dest) = c.dest else {
             return Verdict::Pass;
         };
+        let one_packet = c.flags & cf::ONE_PACKET != 0;
         let v = Verdict::Forward {
-            conn: Some(id),
+            // A one-packet connection is freed right after its packet.
+            conn: (!one_packet).then_some(id),
             dest,
             fwd: fwd_of(c.flags),
             daddr: c.daddr,
             dport: c.dport,
             new,
         };
-        if c.flags & cf::ONE_PACKET != 0 {
+        if one_packet {
             self.delete_conn(id, false);
-            if let Verdict::Forward {
-                dest,
-                fwd,
-                daddr,
-                dport,
-                new,
-                ..
-            } = v
-            {
-                return Verdict::Forward {
-                    conn: None,
-                    dest,
-                    fwd,
-                    daddr,
-                    dport,
-                    new,
-                };
-            }
         }
         v
     }
@@ -716,7 +713,6 @@ impl Director {
 
     /// Ask the service's scheduler for a dest.
     fn pick(&mut self, sid: ServiceId, pkt: &Packet) -> Option<DestId> {
-        let mut s = self.table.service_mut(sid)?.scheduler.take()?;
         let req = SchedRequest {
             proto: pkt.proto(),
             saddr: pkt.saddr,
@@ -725,17 +721,7 @@ impl Director {
             dport: pkt.dport,
             now: self.now,
         };
-        let got = match self.table.service(sid) {
-            Some(svc) => {
-                let view: SchedView<'_> = self.table.view(svc, &self.settings);
-                s.schedule(view, &req, self.rng.as_mut())
-            }
-            None => None,
-        };
-        if let Some(svc) = self.table.service_mut(sid) {
-            svc.scheduler = Some(s);
-        }
-        got
+        self.with_scheduler(sid, |s, view, rng| s.schedule(view, &req, rng))?
     }
 
     /// `ip_vs_schedule` / `ip_vs_sched_persist`: pick a dest (through a template for
