@@ -7,7 +7,7 @@
 
 use crate::dest::{Dest, DestId};
 use crate::rng::Rng;
-use crate::sched::wlc::weighted;
+use crate::sched::wlc::wlc_scan;
 use crate::sched::{SchedRequest, SchedView, Scheduler};
 
 /// The `sed` scheduler.
@@ -30,23 +30,8 @@ impl Scheduler for Sed {
         _req: &SchedRequest,
         _rng: &mut dyn Rng,
     ) -> Option<DestId> {
-        let start = view.iter().position(|(_, d)| d.is_eligible())?;
-        let (mut least, first) = view.at(start);
-        let mut lw = first.weight;
-        let mut loh = sed_overhead(first);
-        for i in start + 1..view.len() {
-            let (id, d) = view.at(i);
-            if d.overload {
-                continue;
-            }
-            let doh = sed_overhead(d);
-            if weighted(loh, d.weight) > weighted(doh, lw) {
-                least = id;
-                lw = d.weight;
-                loh = doh;
-            }
-        }
-        Some(least)
+        // The wlc rule with sed's overhead.
+        wlc_scan(&view, sed_overhead)
     }
 }
 

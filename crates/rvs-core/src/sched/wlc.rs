@@ -46,8 +46,9 @@ pub(crate) fn wlc_pick(view: &SchedView<'_>) -> Option<DestId> {
     }
 }
 
+/// The wlc rule with any overhead measure (wlc's, or sed's `active + 1`).
 #[inline(always)]
-fn wlc_scan(view: &SchedView<'_>, overhead: impl Fn(&Dest) -> u64) -> Option<DestId> {
+pub(crate) fn wlc_scan(view: &SchedView<'_>, overhead: impl Fn(&Dest) -> u64) -> Option<DestId> {
     let mut it = view.iter();
     let (mut least, mut lw, mut loh) = loop {
         let (id, d) = it.next()?;
