@@ -118,6 +118,8 @@ pub struct Director {
     next_estimate: Time,
     next_trash_gc: Time,
     next_sched_tick: Time,
+    /// FULLNAT connections deleted and not yet reported (see [`Director::take_released`]).
+    released: Vec<ConnId>,
 }
 
 impl std::fmt::Debug for Director {
@@ -145,6 +147,7 @@ impl Director {
             next_estimate: Time(EST_PERIOD_MS),
             next_trash_gc: Time(TRASH_PERIOD_MS),
             next_sched_tick: Time(1000),
+            released: Vec::new(),
         }
     }
 
@@ -353,6 +356,9 @@ impl Director {
         let Some(c) = self.conns.remove(id) else {
             return;
         };
+        if !c.is_template() && fwd_of(c.flags) == FwdMethod::FullNat {
+            self.released.push(id);
+        }
         if let Some(ct) = c.control {
             let mut drop_ct = false;
             if let Some(t) = self.conns.get_mut(ct) {
@@ -459,9 +465,55 @@ impl Director {
             .conns
             .lookup_out(proto, &pkt.saddr, pkt.sport, &pkt.daddr, pkt.dport)
         {
-            return self.existing_out(id, pkt);
+            // Only NAT replies are IPVS's business; anything else that happens to match a
+            // conn in reverse is routed as usual (`ip_vs_out`: `goto ignore_cp`).
+            let masq = self
+                .conns
+                .get(id)
+                .is_some_and(|c| fwd_of(c.flags) == FwdMethod::Masq);
+            return if masq {
+                self.existing_out(id, pkt)
+            } else {
+                Verdict::Pass
+            };
         }
         self.new_conn(pkt)
+    }
+
+    /// A reply of a known connection found by the caller (FULLNAT replies, which the
+    /// connection table cannot find by itself): count it, drive the state machine and say
+    /// how to rewrite it.
+    pub fn process_reply(&mut self, id: ConnId, pkt: &Packet, now: Time) -> Verdict {
+        self.advance(now);
+        if self.conns.get(id).is_none() {
+            return Verdict::Pass;
+        }
+        self.existing_out(id, pkt)
+    }
+
+    /// Count a packet of a connection without touching its state (ICMP errors about it,
+    /// as `ip_vs_in_stats` / `ip_vs_out_stats` do). `inbound`: client → real server.
+    pub fn account(&mut self, id: ConnId, inbound: bool, len: u32) {
+        if inbound {
+            self.account_in(id, len);
+        } else {
+            self.account_out(id, len);
+        }
+    }
+
+    /// Delete a connection at once (a caller could not complete it, e.g. no FULLNAT port).
+    pub fn remove_conn(&mut self, id: ConnId) {
+        self.delete_conn(id, false);
+    }
+
+    /// The FULLNAT connections deleted since the last call: their local ports are free.
+    pub fn take_released(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Whether a FULLNAT connection was released since the last [`Self::take_released`].
+    pub fn has_released(&self) -> bool {
+        !self.released.is_empty()
     }
 
     fn is_new_conn(seg: Segment) -> bool {

@@ -1,6 +1,10 @@
-//! `rvs`: the toolbox. Today: `rvs sim`, offline replay of flows through a rule set.
+//! `rvs`: the toolbox. Today: `rvs sim`, offline replay of flows or captured frames
+//! through a rule set.
 
+mod frame_args;
+mod pcap;
 mod sim;
+mod sim_pcap;
 
 use std::process::ExitCode;
 

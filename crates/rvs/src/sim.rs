@@ -1,4 +1,6 @@
-//! `rvs sim --rules FILE --flows FILE [--list] [--stats] [--rate] [--conns]`.
+//! `rvs sim --rules FILE --flows FILE [--list] [--stats] [--rate] [--conns]`, or
+//! `rvs sim --rules FILE --pcap IN --out OUT --iface NAME=MAC,IP... [--neigh IP=MAC]...`
+//! (frames through the packet engine, see [`crate::sim_pcap`]).
 //!
 //! The rules file is ipvsadm-save format (what `ipvsadm -S -n` prints), applied in order
 //! like `ipvsadm -R`. The flow file is described in [`rvs_core::sim`]. One line is printed
@@ -23,8 +25,30 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     rules: PathBuf,
     /// Flow events: `TIME PROTO SRC DST open|close|reset|packet` or `TIME cmd ARGS...`.
-    #[arg(long, value_name = "FILE")]
-    flows: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "pcap", conflicts_with = "pcap")]
+    flows: Option<PathBuf>,
+    /// Replay the frames of this capture (pcap, Ethernet) through the packet engine.
+    #[arg(long, value_name = "IN.pcap", requires = "out")]
+    pcap: Option<PathBuf>,
+    /// Write every frame the director transmits here (pcap, Ethernet).
+    #[arg(long, value_name = "OUT.pcap", requires = "pcap")]
+    out: Option<PathBuf>,
+    /// A director interface: `NAME=MAC,IPv4[/LEN][,IPv6[/LEN]]` (the first one receives
+    /// the capture unless `--ingress` names another).
+    #[arg(long, value_name = "NAME=MAC,IP[/LEN]...")]
+    iface: Vec<String>,
+    /// A neighbour's MAC address: `IP=MAC`.
+    #[arg(long, value_name = "IP=MAC")]
+    neigh: Vec<String>,
+    /// A route: `PREFIX/LEN=IFACE[,via=GATEWAY]`.
+    #[arg(long, value_name = "PREFIX/LEN=IFACE[,via=GW]")]
+    route: Vec<String>,
+    /// A FULLNAT local address, global or for one service: `IP` or `IP@tcp:VIP:PORT`.
+    #[arg(long = "local-address", value_name = "IP[@SERVICE]")]
+    local_address: Vec<String>,
+    /// The interface the captured frames arrive on (default: the first `--iface`).
+    #[arg(long, value_name = "NAME")]
+    ingress: Option<String>,
     /// Print the `ipvsadm -Ln` table after the last event.
     #[arg(long)]
     list: bool,
@@ -91,35 +115,66 @@ fn run(args: &SimArgs) -> Result<String, LineError> {
             .map_err(|e| LineError(format!("{e:#}")))
     };
     let rules = read(&args.rules)?;
-    let flows = read(&args.flows)?;
     let mut settings = Settings::default();
     if args.modern {
         settings.compat = rvs_core::settings::Compat::Modern;
     }
     let mut d = Director::new(settings, args.seed, Box::new(SplitMix64(args.seed)));
     apply_rules(&mut d, &args.rules, &rules)?;
+    if let (Some(pcap), Some(out_path)) = (&args.pcap, &args.out) {
+        return run_pcap(args, d, pcap, out_path);
+    }
+    let Some(flows_path) = &args.flows else {
+        return Err(LineError("one of --flows or --pcap is required".into()));
+    };
+    let flows = read(flows_path)?;
     let mut sim = Simulator::new(d);
     let mut out = String::new();
     for (i, line) in flows.lines().enumerate() {
         let n = i + 1;
-        let fl = parse_line(line).map_err(|e| line_err(&args.flows, n, e))?;
+        let fl = parse_line(line).map_err(|e| line_err(flows_path, n, e))?;
         match fl {
             None => {}
             Some(FlowLine::Cmd { time, args: a }) => {
                 sim.set_time(time)
-                    .map_err(|e| line_err(&args.flows, n, e))?;
-                let cmd = to_command(&a).map_err(|m| line_err(&args.flows, n, m))?;
+                    .map_err(|e| line_err(flows_path, n, e))?;
+                let cmd = to_command(&a).map_err(|m| line_err(flows_path, n, m))?;
                 sim.director
                     .apply(&cmd, time)
-                    .map_err(|e| line_err(&args.flows, n, e))?;
+                    .map_err(|e| line_err(flows_path, n, e))?;
             }
             Some(FlowLine::Event(ev)) => {
-                let r = sim.event(&ev).map_err(|e| line_err(&args.flows, n, e))?;
+                let r = sim.event(&ev).map_err(|e| line_err(flows_path, n, e))?;
                 let _ = writeln!(out, "{r}");
             }
         }
     }
-    let d = &sim.director;
+    listings(args, &sim.director, &mut out);
+    Ok(out)
+}
+
+/// Frame mode: replay a capture through the engine and write what it transmits.
+fn run_pcap(args: &SimArgs, d: Director, pcap: &Path, out_path: &Path) -> Result<String, LineError> {
+    let input = std::fs::read(pcap)
+        .map_err(|e| LineError(format!("cannot read {}: {e}", pcap.display())))?;
+    let opts = crate::sim_pcap::FrameOptions {
+        ifaces: args.iface.clone(),
+        neigh: args.neigh.clone(),
+        routes: args.route.clone(),
+        local: args.local_address.clone(),
+        ingress: args.ingress.clone(),
+    };
+    let mut eng = rvs_core::engine::Engine::new(d);
+    let (mut report, bytes) = crate::sim_pcap::replay(&mut eng, &opts, &input)
+        .map_err(|e| LineError(format!("{}: {e}", pcap.display())))?;
+    std::fs::write(out_path, bytes)
+        .map_err(|e| LineError(format!("cannot write {}: {e}", out_path.display())))?;
+    listings(args, &eng.director, &mut report);
+    Ok(report)
+}
+
+/// Append the listings the options ask for.
+fn listings(args: &SimArgs, d: &Director, out: &mut String) {
     let listings = [
         (args.list, rvs_core::listing::ListOptions::default()),
         (
@@ -147,7 +202,6 @@ fn run(args: &SimArgs) -> Result<String, LineError> {
         out.push('\n');
         out.push_str(&d.render_conns());
     }
-    Ok(out)
 }
 
 /// Entry point of `rvs sim`.
