@@ -1,5 +1,10 @@
 //! `rvs`: the toolbox. Today: `rvs sim`, offline replay of flows through a rule set.
 
+// Not wired into `rvs sim` yet (the engine is).
+#[allow(dead_code)]
+mod frame_args;
+#[allow(dead_code)]
+mod pcap;
 mod sim;
 
 use std::process::ExitCode;
