@@ -59,6 +59,8 @@ pub struct FullNat {
     cursors: HashMap<(u8, IpAddr), u32>,
     /// Live allocations per LIP (a removed LIP still answers replies until they end).
     in_use: HashMap<IpAddr, u32>,
+    /// Number of pools each LIP is in (for the per-packet [`FullNat::is_local_address`]).
+    pool_refs: HashMap<IpAddr, u32>,
 }
 
 impl Default for FullNat {
@@ -93,6 +95,7 @@ impl FullNat {
             by_conn: HashMap::new(),
             cursors: HashMap::new(),
             in_use: HashMap::new(),
+            pool_refs: HashMap::new(),
         }
     }
 
@@ -126,6 +129,7 @@ impl FullNat {
             return false;
         }
         pool.push(addr);
+        *self.pool_refs.entry(addr).or_insert(0) += 1;
         true
     }
 
@@ -148,6 +152,8 @@ impl FullNat {
             self.per_svc.remove(&k);
             self.svc_order.retain(|s| *s != k);
         }
+        Self::decrement(&mut self.pool_refs, addr);
+        self.forget_cursors(addr);
         true
     }
 
@@ -168,9 +174,7 @@ impl FullNat {
     /// Whether `addr` is a LIP in any pool, or still used by a live connection (a cheap
     /// pre-check for reply lookups).
     pub fn is_local_address(&self, addr: &IpAddr) -> bool {
-        self.in_use.contains_key(addr)
-            || self.global.contains(addr)
-            || self.per_svc.values().any(|p| p.contains(addr))
+        self.pool_refs.contains_key(addr) || self.in_use.contains_key(addr)
     }
 
     /// Candidates of the family of `raddr`: the service's pool if it has any of that
@@ -275,10 +279,23 @@ impl FullNat {
             return;
         };
         self.replies.remove(&key);
-        if let Some(c) = self.in_use.get_mut(&key.laddr) {
-            *c -= 1;
+        Self::decrement(&mut self.in_use, &key.laddr);
+        self.forget_cursors(&key.laddr);
+    }
+
+    /// Drop the port cursors of a LIP that is in no pool and used by no connection.
+    fn forget_cursors(&mut self, addr: &IpAddr) {
+        if !self.pool_refs.contains_key(addr) && !self.in_use.contains_key(addr) {
+            self.cursors.retain(|(_, l), _| l != addr);
+        }
+    }
+
+    /// Count one use of `addr` less, dropping the entry at zero.
+    fn decrement(counts: &mut HashMap<IpAddr, u32>, addr: &IpAddr) {
+        if let Some(c) = counts.get_mut(addr) {
+            *c = c.saturating_sub(1);
             if *c == 0 {
-                self.in_use.remove(&key.laddr);
+                counts.remove(addr);
             }
         }
     }
@@ -763,6 +780,13 @@ mod tests {
         );
         f.release(id(1));
         assert!(!f.is_local_address(&l));
+        assert!(f.cursors.is_empty());
+        // Back in a pool, the LIP starts again from the bottom of the range.
+        f.add_local_address(None, l);
+        let (_, p2) = f
+            .allocate(id(3), &svc(), TCP, &ip("1.1.1.1"), 1, &ip("10.0.0.2"), 80)
+            .unwrap();
+        assert_eq!((p, p2), (1024, 1024));
     }
 
     #[derive(Debug, Clone)]

@@ -504,4 +504,33 @@ mod tests {
         assert_eq!(mask(&ip("ffff::1"), 8), ip("ff00::"));
         assert_eq!(mask(&ip("ffff::1"), 128), ip("ffff::1"));
     }
+
+    proptest::proptest! {
+        /// Whatever routes were added (in any order, with replacements), a lookup answers
+        /// through a route whose prefix holds the address and no longer matching route
+        /// exists; without a match, no answer.
+        #[test]
+        fn lookup_is_longest_match(
+            routes in proptest::collection::vec((proptest::prelude::any::<u32>(), 0u8..=32, proptest::prelude::any::<bool>()), 0..20),
+            dsts in proptest::collection::vec(proptest::prelude::any::<u32>(), 1..20),
+        ) {
+            let mut r = Routes::default();
+            let a = r.add_interface(iface("a", &[], &[]));
+            let b = r.add_interface(iface("b", &[], &[]));
+            for (p, l, on_b) in &routes {
+                // The gateway encodes the length of the route.
+                let gw = IpAddr::from([192, 0, 2, *l]);
+                r.add_route(IpAddr::from(p.to_be_bytes()), *l, if *on_b { b } else { a }, Some(gw)).unwrap();
+            }
+            for d in dsts {
+                let dst = IpAddr::from(d.to_be_bytes());
+                let best = routes.iter().filter(|(p, l, _)| same_net(&IpAddr::from(p.to_be_bytes()), &dst, *l)).map(|x| x.1).max();
+                match (r.lookup(&dst), best) {
+                    (Some(h), Some(l)) => proptest::prop_assert_eq!(h.next_hop, IpAddr::from([192, 0, 2, l])),
+                    (None, None) => {}
+                    (got, want) => proptest::prop_assert!(false, "{:?} vs {:?}", got, want),
+                }
+            }
+        }
+    }
 }
