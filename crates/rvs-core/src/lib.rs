@@ -14,6 +14,7 @@ pub mod command;
 pub mod conn;
 pub mod dest;
 pub mod director;
+pub mod engine;
 pub mod fwmark;
 pub mod listing;
 pub mod rng;

@@ -1,0 +1,67 @@
+//! Neighbour (ARP / NDP) answers the engine needs to address frames.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::route::{IfaceId, Mac};
+
+/// Answers MAC addresses of on-link neighbours; the engine does no ARP / ND itself.
+pub trait Neighbours {
+    /// The MAC of `addr` seen on `iface`, if known.
+    fn mac(&self, iface: IfaceId, addr: &IpAddr) -> Option<Mac>;
+}
+
+/// A fixed table (tests, `rvs sim`). `iface` is ignored.
+#[derive(Clone, Debug, Default)]
+pub struct StaticNeighbours {
+    map: HashMap<IpAddr, Mac>,
+}
+
+impl StaticNeighbours {
+    /// Set (or replace) the MAC of `addr`.
+    pub fn insert(&mut self, addr: IpAddr, mac: Mac) {
+        self.map.insert(addr, mac);
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl Neighbours for StaticNeighbours {
+    fn mac(&self, _iface: IfaceId, addr: &IpAddr) -> Option<Mac> {
+        self.map.get(addr).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_table() {
+        let mut n = StaticNeighbours::default();
+        assert!(n.is_empty());
+        let a: IpAddr = "10.0.0.2".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        n.insert(a, [1, 2, 3, 4, 5, 6]);
+        n.insert(b, [6, 5, 4, 3, 2, 1]);
+        assert_eq!(n.len(), 2);
+        assert_eq!(n.mac(IfaceId(0), &a), Some([1, 2, 3, 4, 5, 6]));
+        assert_eq!(n.mac(IfaceId(9), &a), Some([1, 2, 3, 4, 5, 6]));
+        assert_eq!(n.mac(IfaceId(0), &b), Some([6, 5, 4, 3, 2, 1]));
+        assert_eq!(n.mac(IfaceId(0), &"10.0.0.3".parse().unwrap()), None);
+        n.insert(a, [0xaa; 6]);
+        assert_eq!(n.len(), 2);
+        assert_eq!(n.mac(IfaceId(0), &a), Some([0xaa; 6]));
+        // Usable as a trait object.
+        let d: &dyn Neighbours = &n;
+        assert_eq!(d.mac(IfaceId(0), &b), Some([6, 5, 4, 3, 2, 1]));
+    }
+}
