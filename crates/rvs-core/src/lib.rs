@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod table;
 pub mod time;
+pub mod wire;
 
 pub use addr::{Af, Protocol};
 pub use command::{Command, DestConfig, OpError, ServiceConfig};
