@@ -12,9 +12,7 @@ use std::net::IpAddr;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
 use rvs_core::command::{DestConfig, ServiceConfig};
-use rvs_core::engine::{
-    Engine, Frame, HEADROOM, IfaceId, Interface, StaticNeighbours, Verdict,
-};
+use rvs_core::engine::{Engine, Frame, HEADROOM, IfaceId, Interface, StaticNeighbours, Verdict};
 use rvs_core::{Command, Director, FwdMethod, Protocol, ServiceKey, Settings, SplitMix64, Time};
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
@@ -54,7 +52,11 @@ impl Bench {
 /// An engine with one TCP service 198.18.0.100:80 → 10 dests with `fwd`, and `conns`
 /// established connections (three-way handshake done).
 fn setup(fwd: FwdMethod, conns: u32) -> (Bench, Vec<Vec<u8>>) {
-    let mut e = Engine::new(Director::new(Settings::default(), 1, Box::new(SplitMix64(1))));
+    let mut e = Engine::new(Director::new(
+        Settings::default(),
+        1,
+        Box::new(SplitMix64(1)),
+    ));
     e.routes.add_interface(Interface {
         name: "ext".into(),
         mac: EXT_MAC,

@@ -25,7 +25,12 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     rules: PathBuf,
     /// Flow events: `TIME PROTO SRC DST open|close|reset|packet` or `TIME cmd ARGS...`.
-    #[arg(long, value_name = "FILE", required_unless_present = "pcap", conflicts_with = "pcap")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "pcap",
+        conflicts_with = "pcap"
+    )]
     flows: Option<PathBuf>,
     /// Replay the frames of this capture (pcap, Ethernet) through the packet engine.
     #[arg(long, value_name = "IN.pcap", requires = "out")]
@@ -136,8 +141,7 @@ fn run(args: &SimArgs) -> Result<String, LineError> {
         match fl {
             None => {}
             Some(FlowLine::Cmd { time, args: a }) => {
-                sim.set_time(time)
-                    .map_err(|e| line_err(flows_path, n, e))?;
+                sim.set_time(time).map_err(|e| line_err(flows_path, n, e))?;
                 let cmd = to_command(&a).map_err(|m| line_err(flows_path, n, m))?;
                 sim.director
                     .apply(&cmd, time)
@@ -154,7 +158,12 @@ fn run(args: &SimArgs) -> Result<String, LineError> {
 }
 
 /// Frame mode: replay a capture through the engine and write what it transmits.
-fn run_pcap(args: &SimArgs, d: Director, pcap: &Path, out_path: &Path) -> Result<String, LineError> {
+fn run_pcap(
+    args: &SimArgs,
+    d: Director,
+    pcap: &Path,
+    out_path: &Path,
+) -> Result<String, LineError> {
     let input = std::fs::read(pcap)
         .map_err(|e| LineError(format!("cannot read {}: {e}", pcap.display())))?;
     let opts = crate::sim_pcap::FrameOptions {

@@ -39,7 +39,10 @@ pub fn configure(eng: &mut Engine, o: &FrameOptions) -> Result<StaticNeighbours,
     for s in &o.ifaces {
         let i = frame_args::parse_iface(s)?;
         if eng.routes.by_name(&i.name).is_some() {
-            return Err(format!("bad --iface \"{s}\": interface {} given twice", i.name));
+            return Err(format!(
+                "bad --iface \"{s}\": interface {} given twice",
+                i.name
+            ));
         }
         eng.routes.add_interface(i);
     }
@@ -90,7 +93,10 @@ pub fn summary(frame: &[u8]) -> String {
     };
     let mut s = match ip.l4info {
         L4Info::Tcp {
-            sport, dport, flags, ..
+            sport,
+            dport,
+            flags,
+            ..
         } => {
             let mut f = String::new();
             for (bit, c) in [(2, 'S'), (1, 'F'), (4, 'R'), (8, 'P'), (16, '.')] {
@@ -130,7 +136,11 @@ pub fn summary(frame: &[u8]) -> String {
 }
 
 /// Replay `input` (pcap bytes) through `eng`; returns the report and the pcap to write.
-pub fn replay(eng: &mut Engine, o: &FrameOptions, input: &[u8]) -> Result<(String, Vec<u8>), String> {
+pub fn replay(
+    eng: &mut Engine,
+    o: &FrameOptions,
+    input: &[u8],
+) -> Result<(String, Vec<u8>), String> {
     let neigh = configure(eng, o)?;
     let ingress = ingress_of(&eng.routes, o)?;
     let records = pcap::read(input).map_err(|e| e.to_string())?;

@@ -184,6 +184,7 @@ impl Engine {
             return Verdict::Drop(DropReason::NoRoom);
         };
         let mac = dst_mac.unwrap_or([0; 6]);
+        let vlan = p.info.vlan;
         let built = match p.ip.dst {
             IpAddr::V4(vip) => {
                 let (code, mtu) = match what {
@@ -194,7 +195,7 @@ impl Engine {
                     &mut self.scratch,
                     src_mac,
                     mac,
-                    self.vlan_of(p),
+                    vlan,
                     vip,
                     code,
                     mtu,
@@ -210,7 +211,7 @@ impl Engine {
                     &mut self.scratch,
                     src_mac,
                     mac,
-                    self.vlan_of(p),
+                    vlan,
                     vip,
                     ty,
                     code,
@@ -238,9 +239,5 @@ impl Engine {
                 kind,
             },
         }
-    }
-
-    fn vlan_of(&self, p: &Parsed) -> Option<u16> {
-        p.info.vlan
     }
 }

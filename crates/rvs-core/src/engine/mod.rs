@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::conn::ConnId;
-use crate::conn::state::{Segment, SctpEvent, TcpFlags};
+use crate::conn::state::{SctpEvent, Segment, TcpFlags};
 use crate::dest::{DestId, FwdMethod};
 use crate::director::{self, Director, Packet};
 use crate::service::ServiceKey;
 use crate::time::Time;
-use crate::wire::{self, FrameInfo, FrameKind, Frag, IpInfo, L4Info};
+use crate::wire::{self, Frag, FrameInfo, FrameKind, IpInfo, L4Info};
 
 pub use frame::{Frame, FrameError, HEADROOM};
 pub use fullnat::FullNat;
@@ -155,7 +155,7 @@ impl Engine {
             Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
         };
         let ip = match &info.kind {
-            FrameKind::Ip(ip) => ip.clone(),
+            FrameKind::Ip(ip) => *ip,
             _ => return Verdict::Pass(PassReason::NotIp),
         };
         let pos = IpPos {
@@ -175,20 +175,27 @@ impl Engine {
         }
         let (sport, dport, seg) = match p.ip.l4info {
             L4Info::Tcp {
-                sport, dport, flags, ..
+                sport,
+                dport,
+                flags,
+                ..
             } => (sport, dport, Segment::Tcp(tcp_flags(flags))),
             L4Info::Udp { sport, dport } => (sport, dport, Segment::Udp),
             L4Info::Sctp {
                 sport,
                 dport,
                 chunk,
-            } => (sport, dport, Segment::Sctp(SctpEvent::from_chunk_type(chunk))),
+            } => (
+                sport,
+                dport,
+                Segment::Sctp(SctpEvent::from_chunk_type(chunk)),
+            ),
             L4Info::Icmp {
                 ty,
                 inner: Some(ref inner),
                 ..
             } if icmp::is_error(p.pos.v6, ty) => {
-                let inner = inner.clone();
+                let inner = *inner;
                 return self.icmp_error(frame, &p, &inner, now, neigh);
             }
             _ => return Verdict::Pass(PassReason::Protocol),
@@ -209,9 +216,7 @@ impl Engine {
                     .lookup_reply(p.pos.proto, &p.ip.src, sport, &p.ip.dst, dport)
         {
             return match self.director.process_reply(id, &pkt, now) {
-                director::Verdict::Reply { conn, .. } => {
-                    self.fullnat_reply(frame, &p, conn, neigh)
-                }
+                director::Verdict::Reply { conn, .. } => self.fullnat_reply(frame, &p, conn, neigh),
                 _ => Verdict::Pass(PassReason::NoService),
             };
         }

@@ -30,11 +30,11 @@ pub struct IpPos {
     pub end: usize,
 }
 
-fn get<'a>(buf: &'a [u8], at: usize, n: usize) -> Result<&'a [u8], Short> {
+fn get(buf: &[u8], at: usize, n: usize) -> Result<&[u8], Short> {
     buf.get(at..at.checked_add(n).ok_or(Short)?).ok_or(Short)
 }
 
-fn get_mut<'a>(buf: &'a mut [u8], at: usize, n: usize) -> Result<&'a mut [u8], Short> {
+fn get_mut(buf: &mut [u8], at: usize, n: usize) -> Result<&mut [u8], Short> {
     buf.get_mut(at..at.checked_add(n).ok_or(Short)?)
         .ok_or(Short)
 }
@@ -114,8 +114,11 @@ pub fn set_addr(
             checksum::update_bytes(c, &old[..n], &nb[..n]),
         )?;
     }
-    if l4_csum && let Some(at) = pseudo_csum_at(pos) {
-        if let Ok(c) = rd16(buf, at) {
+    if l4_csum
+        && let Some(at) = pseudo_csum_at(pos)
+        && let Ok(c) = rd16(buf, at)
+    {
+        {
             let v = if pos.proto == ipproto::UDP && !pos.v6 {
                 checksum::update_bytes_udp(c, &old[..n], &nb[..n])
             } else {
