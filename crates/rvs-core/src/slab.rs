@@ -27,6 +27,11 @@ impl<T> Id<T> {
         }
     }
 
+    /// The slot index (dense, small: usable to index side tables).
+    pub const fn index(&self) -> u32 {
+        self.idx
+    }
+
     /// A handle from its parts as plain numbers; `None` for generation 0, which no slot
     /// ever has.
     pub fn from_raw(idx: u32, gen_: u32) -> Option<Self> {

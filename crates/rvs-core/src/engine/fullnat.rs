@@ -11,10 +11,16 @@
 //! port, so load spreads over them; ports come from a rotating cursor per `(proto, LIP)`
 //! that probes the reply map, at most once per port of the range.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 use crate::conn::ConnId;
+use crate::table::KeyHasher;
+
+/// Maps keyed by addresses and ports the director chose itself (LIPs, local ports): a
+/// fast non-keyed hash is enough.
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<KeyHasher>>;
 use crate::service::ServiceKey;
 
 /// Default first local port.
@@ -89,13 +95,13 @@ impl FullNat {
             lo: DEFAULT_PORT_LO,
             hi: DEFAULT_PORT_HI,
             global: Vec::new(),
-            per_svc: HashMap::new(),
+            per_svc: HashMap::default(),
             svc_order: Vec::new(),
-            replies: HashMap::new(),
-            by_conn: HashMap::new(),
-            cursors: HashMap::new(),
-            in_use: HashMap::new(),
-            pool_refs: HashMap::new(),
+            replies: HashMap::default(),
+            by_conn: HashMap::default(),
+            cursors: HashMap::default(),
+            in_use: HashMap::default(),
+            pool_refs: HashMap::default(),
         }
     }
 
@@ -174,6 +180,9 @@ impl FullNat {
     /// Whether `addr` is a LIP in any pool, or still used by a live connection (a cheap
     /// pre-check for reply lookups).
     pub fn is_local_address(&self, addr: &IpAddr) -> bool {
+        if self.pool_refs.is_empty() && self.in_use.is_empty() {
+            return false;
+        }
         self.pool_refs.contains_key(addr) || self.in_use.contains_key(addr)
     }
 
@@ -819,7 +828,7 @@ mod tests {
             f.set_port_range(2000, 2000 + range - 1);
             f.add_local_address(None, ip("10.0.0.1"));
             f.add_local_address(None, ip("10.0.0.5"));
-            let mut model: HashMap<u32, (u8, IpAddr, u16, IpAddr, u16)> = HashMap::new();
+            let mut model: HashMap<u32, (u8, IpAddr, u16, IpAddr, u16)> = HashMap::default();
             for o in ops {
                 match o {
                     Op::Alloc { conn, rs, rport, cport, udp } => {

@@ -76,6 +76,18 @@ pub struct Engine {
     ip_id: u16,
     /// Scratch space for ICMP answers.
     scratch: Vec<u8>,
+    /// Per dest (by slot index): the hop towards it, valid for one routes generation
+    /// (IPVS keeps the same in `dest->dest_dst`).
+    hops: Vec<Option<CachedHop>>,
+}
+
+/// A cached route to a dest.
+#[derive(Clone, Copy, Debug)]
+struct CachedHop {
+    dest: DestId,
+    routes_gen: u64,
+    direct: bool,
+    hop: Hop,
 }
 
 impl std::fmt::Debug for Engine {
@@ -104,6 +116,7 @@ impl Engine {
             counters: Counters::default(),
             ip_id: 0,
             scratch: Vec::with_capacity(1536),
+            hops: Vec::new(),
         }
     }
 
@@ -290,9 +303,9 @@ impl Engine {
                 {
                     return Verdict::Drop(DropReason::NoRoom);
                 }
-                self.transmit_routed(frame, daddr, kind, neigh)
+                self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
             }
-            FwdMethod::Route => self.transmit_direct(frame, daddr, kind, neigh),
+            FwdMethod::Route => self.transmit_to_dest(frame, dest, daddr, true, kind, neigh),
             FwdMethod::Tunnel => self.tunnel(frame, p, daddr, kind, neigh),
             FwdMethod::Local => Verdict::Pass(PassReason::Local),
             FwdMethod::FullNat => {
@@ -340,8 +353,52 @@ impl Engine {
                 if !ok {
                     return Verdict::Drop(DropReason::NoRoom);
                 }
-                self.transmit_routed(frame, daddr, kind, neigh)
+                self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
             }
+        }
+    }
+
+    /// The hop towards a dest, from the per-dest cache while the routes are unchanged.
+    /// `direct`: the dest itself is the next hop (DR).
+    fn dest_hop(&mut self, dest: DestId, daddr: &IpAddr, direct: bool) -> Option<Hop> {
+        let g = self.routes.generation();
+        let i = dest.index() as usize;
+        if let Some(Some(c)) = self.hops.get(i)
+            && c.dest == dest
+            && c.routes_gen == g
+            && c.direct == direct
+        {
+            return Some(c.hop);
+        }
+        let mut hop = self.routes.lookup(daddr)?;
+        if direct {
+            hop.next_hop = *daddr;
+        }
+        if self.hops.len() <= i {
+            self.hops.resize(i + 1, None);
+        }
+        self.hops[i] = Some(CachedHop {
+            dest,
+            routes_gen: g,
+            direct,
+            hop,
+        });
+        Some(hop)
+    }
+
+    /// Send to a dest (routed, or directly for DR).
+    fn transmit_to_dest(
+        &mut self,
+        frame: &mut Frame<'_>,
+        dest: DestId,
+        daddr: IpAddr,
+        direct: bool,
+        kind: TxKind,
+        neigh: &dyn Neighbours,
+    ) -> Verdict {
+        match self.dest_hop(dest, &daddr, direct) {
+            Some(hop) => self.finish(frame, hop, kind, neigh),
+            None => Verdict::Drop(DropReason::NoRoute),
         }
     }
 

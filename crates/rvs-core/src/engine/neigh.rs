@@ -1,9 +1,11 @@
 //! Neighbour (ARP / NDP) answers the engine needs to address frames.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 use super::route::{IfaceId, Mac};
+use crate::table::KeyHasher;
 
 /// Answers MAC addresses of on-link neighbours; the engine does no ARP / ND itself.
 pub trait Neighbours {
@@ -14,7 +16,7 @@ pub trait Neighbours {
 /// A fixed table (tests, `rvs sim`). `iface` is ignored.
 #[derive(Clone, Debug, Default)]
 pub struct StaticNeighbours {
-    map: HashMap<IpAddr, Mac>,
+    map: HashMap<IpAddr, Mac, BuildHasherDefault<KeyHasher>>,
 }
 
 impl StaticNeighbours {

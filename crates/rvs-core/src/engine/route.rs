@@ -71,6 +71,8 @@ pub struct Routes {
     ifaces: Vec<Interface>,
     /// Sorted by `len`, longest first.
     routes: Vec<Route>,
+    /// Bumped by every change, so callers may cache lookups (see [`Routes::generation`]).
+    gen_: u64,
 }
 
 /// Longest prefix length of the address's family.
@@ -106,6 +108,7 @@ fn same_net(a: &IpAddr, b: &IpAddr, len: u8) -> bool {
 impl Routes {
     /// Add an interface; ids are 0, 1, 2… in the order of addition.
     pub fn add_interface(&mut self, iface: Interface) -> IfaceId {
+        self.gen_ += 1;
         self.ifaces.push(iface);
         IfaceId((self.ifaces.len() - 1) as u32)
     }
@@ -117,6 +120,7 @@ impl Routes {
 
     /// An interface by id, writable.
     pub fn iface_mut(&mut self, id: IfaceId) -> Option<&mut Interface> {
+        self.gen_ += 1;
         self.ifaces.get_mut(id.0 as usize)
     }
 
@@ -145,6 +149,7 @@ impl Routes {
         iface: IfaceId,
         gateway: Option<IpAddr>,
     ) -> Result<(), RouteError> {
+        self.gen_ += 1;
         if self.iface(iface).is_none() {
             return Err(RouteError::NoSuchInterface);
         }
@@ -178,6 +183,7 @@ impl Routes {
     /// Remove the route `prefix/len` (the prefix is masked first). Returns whether there
     /// was one.
     pub fn remove_route(&mut self, prefix: IpAddr, len: u8) -> bool {
+        self.gen_ += 1;
         let p = mask(&prefix, len);
         match self
             .routes
@@ -204,6 +210,16 @@ impl Routes {
     /// (explicit configuration beats the implicit one); among connected subnets of equal
     /// length, the lowest interface id wins.
     pub fn lookup(&self, dst: &IpAddr) -> Option<Hop> {
+        self.lookup_uncached(dst)
+    }
+
+    /// A number that changes whenever interfaces or routes change: a lookup result
+    /// cached with it stays valid while it is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.gen_
+    }
+
+    fn lookup_uncached(&self, dst: &IpAddr) -> Option<Hop> {
         let route = self.routes.iter().find(|r| same_net(&r.prefix, dst, r.len));
         let mut connected: Option<(u8, IfaceId)> = None;
         for (id, iface) in self.interfaces() {
