@@ -22,6 +22,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod parse;
+pub mod robust;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
