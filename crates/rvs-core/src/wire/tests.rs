@@ -1107,3 +1107,39 @@ fn builders_reject_bad_originals() {
         WireError::BadVersion
     );
 }
+
+#[test]
+fn error_names_are_stable() {
+    let all = [
+        WireError::Truncated(Layer::Ethernet),
+        WireError::Truncated(Layer::Vlan),
+        WireError::Truncated(Layer::Arp),
+        WireError::Truncated(Layer::Ipv4),
+        WireError::Truncated(Layer::Ipv6),
+        WireError::Truncated(Layer::ExtHeader),
+        WireError::Truncated(Layer::Tcp),
+        WireError::Truncated(Layer::Udp),
+        WireError::Truncated(Layer::Sctp),
+        WireError::Truncated(Layer::Icmp),
+        WireError::Truncated(Layer::Inner),
+        WireError::BadVersion,
+        WireError::BadHeaderLen,
+        WireError::BadTotalLen,
+        WireError::BadDataOffset,
+        WireError::BadUdpLen,
+        WireError::TooManyExtHeaders,
+        WireError::BadArp,
+    ];
+    let names: std::collections::HashSet<_> = all.iter().map(|e| e.as_str()).collect();
+    assert_eq!(names.len(), all.len(), "names must be distinct");
+    for e in all {
+        if let WireError::Truncated(l) = e {
+            assert_eq!(e.as_str(), format!("truncated-{}", l.as_str()));
+            assert_eq!(e.to_string(), format!("truncated {}", l.as_str()));
+        }
+    }
+    assert_eq!(
+        WireError::TooManyExtHeaders.to_string(),
+        "too many IPv6 extension headers"
+    );
+}
