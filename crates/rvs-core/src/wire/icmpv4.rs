@@ -223,7 +223,7 @@ impl Repr {
         p.set_msg_type(self.msg_type);
         p.set_code(self.code);
         p.set_checksum(0);
-        put(p.buffer.as_mut(), 4, &self.rest);
+        put(p.buffer, 4, &self.rest);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod parse;
+pub mod robust;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
@@ -60,7 +61,7 @@ pub enum Layer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum WireError {
     /// The buffer is shorter than a header says it must be.
-    #[error("truncated {0:?}")]
+    #[error("truncated {0}")]
     Truncated(Layer),
     /// The IP version nibble does not match.
     #[error("bad IP version")]
@@ -83,6 +84,31 @@ pub enum WireError {
     /// An ARP packet that is not Ethernet/IPv4 or is malformed.
     #[error("bad ARP header")]
     BadArp,
+}
+
+impl Layer {
+    /// A stable lower-case name (`"tcp"`, `"ext-header"`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Layer::Ethernet => "ethernet",
+            Layer::Vlan => "vlan",
+            Layer::Arp => "arp",
+            Layer::Ipv4 => "ipv4",
+            Layer::Ipv6 => "ipv6",
+            Layer::ExtHeader => "ext-header",
+            Layer::Tcp => "tcp",
+            Layer::Udp => "udp",
+            Layer::Sctp => "sctp",
+            Layer::Icmp => "icmp",
+            Layer::Inner => "inner",
+        }
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl WireError {
