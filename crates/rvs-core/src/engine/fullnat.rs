@@ -67,6 +67,9 @@ pub struct FullNat {
     in_use: HashMap<IpAddr, u32>,
     /// Number of pools each LIP is in (for the per-packet [`FullNat::is_local_address`]).
     pool_refs: HashMap<IpAddr, u32>,
+    /// Every LIP in a pool or in use, for the per-packet check (a handful: a scan beats
+    /// hashing).
+    locals: Vec<IpAddr>,
 }
 
 impl Default for FullNat {
@@ -102,6 +105,7 @@ impl FullNat {
             cursors: HashMap::default(),
             in_use: HashMap::default(),
             pool_refs: HashMap::default(),
+            locals: Vec::new(),
         }
     }
 
@@ -136,6 +140,7 @@ impl FullNat {
         }
         pool.push(addr);
         *self.pool_refs.entry(addr).or_insert(0) += 1;
+        self.refresh_locals();
         true
     }
 
@@ -160,6 +165,7 @@ impl FullNat {
         }
         Self::decrement(&mut self.pool_refs, addr);
         self.forget_cursors(addr);
+        self.refresh_locals();
         true
     }
 
@@ -180,10 +186,11 @@ impl FullNat {
     /// Whether `addr` is a LIP in any pool, or still used by a live connection (a cheap
     /// pre-check for reply lookups).
     pub fn is_local_address(&self, addr: &IpAddr) -> bool {
-        if self.pool_refs.is_empty() && self.in_use.is_empty() {
-            return false;
+        if self.locals.len() <= 16 {
+            self.locals.contains(addr)
+        } else {
+            self.pool_refs.contains_key(addr) || self.in_use.contains_key(addr)
         }
-        self.pool_refs.contains_key(addr) || self.in_use.contains_key(addr)
     }
 
     /// Candidates of the family of `raddr`: the service's pool if it has any of that
@@ -250,7 +257,11 @@ impl FullNat {
                 self.replies.insert(key, conn);
                 self.by_conn.insert(conn, key);
                 self.cursors.insert((proto, laddr), (off + 1) % size);
-                *self.in_use.entry(laddr).or_insert(0) += 1;
+                let n = self.in_use.entry(laddr).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    self.refresh_locals();
+                }
                 return Ok((laddr, lport));
             }
         }
@@ -290,6 +301,20 @@ impl FullNat {
         self.replies.remove(&key);
         Self::decrement(&mut self.in_use, &key.laddr);
         self.forget_cursors(&key.laddr);
+        if !self.in_use.contains_key(&key.laddr) {
+            self.refresh_locals();
+        }
+    }
+
+    /// Rebuild the list of local addresses (pooled or in use).
+    fn refresh_locals(&mut self) {
+        self.locals.clear();
+        self.locals.extend(self.pool_refs.keys().copied());
+        for a in self.in_use.keys() {
+            if !self.pool_refs.contains_key(a) {
+                self.locals.push(*a);
+            }
+        }
     }
 
     /// Drop the port cursors of a LIP that is in no pool and used by no connection.
