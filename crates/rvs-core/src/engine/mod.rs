@@ -14,6 +14,7 @@
 
 pub mod frame;
 pub mod fullnat;
+pub mod golden;
 mod icmp;
 pub mod lab;
 pub mod neigh;
