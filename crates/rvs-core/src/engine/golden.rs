@@ -150,7 +150,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Bytes of a hex string (even length, no separators).
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
     let digit = |c: u8| match c {
