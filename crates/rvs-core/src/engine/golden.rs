@@ -266,7 +266,11 @@ impl Case {
             for l in st.note.lines() {
                 let _ = writeln!(s, "# {l}");
             }
-            let _ = writeln!(s, "in {} {} {}", st.time_ms, st.ingress, to_hex(&st.input));
+            let _ = write!(s, "in {} {}", st.time_ms, st.ingress);
+            if !st.input.is_empty() {
+                let _ = write!(s, " {}", to_hex(&st.input));
+            }
+            s.push('\n');
             let _ = writeln!(s, "expect {}", one_line("verdict", &st.expect));
             if let Some(o) = &st.output {
                 let _ = writeln!(s, "out {}", to_hex(o));
@@ -383,15 +387,15 @@ pub fn parse(text: &str) -> Result<Case, GoldenError> {
             "local" => case.local.push(rest.trim().parse().map_err(err)?),
             "in" => {
                 let mut f = rest.split_whitespace();
-                let (Some(t), Some(iface), Some(hex), None) =
-                    (f.next(), f.next(), f.next(), f.next())
+                // An empty frame has no hex at all.
+                let (Some(t), Some(iface), hex, None) = (f.next(), f.next(), f.next(), f.next())
                 else {
                     return Err(err("expected `in TIME_MS IFACE HEX`".into()));
                 };
                 let time_ms = t
                     .parse()
                     .map_err(|_| err(format!("bad time \"{t}\" (milliseconds)")))?;
-                let input = from_hex(hex).map_err(err)?;
+                let input = from_hex(hex.unwrap_or_default()).map_err(err)?;
                 case.steps.push(Step {
                     note: notes.join("\n"),
                     time_ms,
@@ -521,7 +525,9 @@ expect transmit int forward nat new\n\
 out 0c0d\n\
 \n\
 in 1001 int 00\n\
-expect pass no-service\n";
+expect pass no-service\n\
+in 1002 int\n\
+expect drop truncated-ethernet\n";
 
     #[test]
     fn parse_reads_every_field_and_round_trips() {
@@ -538,7 +544,8 @@ expect pass no-service\n";
                 port: 80
             })
         );
-        assert_eq!(c.steps.len(), 2);
+        assert_eq!(c.steps.len(), 3);
+        assert!(c.steps[2].input.is_empty());
         assert_eq!(c.steps[0].note, "first\nnote");
         assert_eq!(c.steps[0].input, vec![0x0a, 0x0b]);
         assert_eq!(c.steps[0].output, Some(vec![0x0c, 0x0d]));
@@ -559,6 +566,7 @@ expect pass no-service\n";
             ("case a\nin 1 ext 0\nexpect pass x\n", 2),
             ("case a\nin x ext 00\nexpect pass x\n", 2),
             ("case a\nin 1 ext 00\n", 2),
+            ("case a\nin 1\nexpect pass x\n", 2),
             ("case a\nexpect pass x\n", 2),
             ("case a\nin 1 ext 00\nexpect pass x\nrule -A\n", 4),
             ("case a\nlocal nope\n", 2),
@@ -590,6 +598,10 @@ expect pass no-service\n";
                 verdict: "pass no-service".into(),
                 output: None,
             },
+            StepResult {
+                verdict: "drop truncated-ethernet".into(),
+                output: None,
+            },
         ];
         assert!(c.mismatches(&good).is_empty());
         let mut bad = good.clone();
@@ -613,7 +625,7 @@ expect pass no-service\n";
         c.steps[1].ingress = "nope".into();
         let e = run(&c, |_| Err("unused".into())).unwrap_err();
         assert_eq!(e, RunError::UnknownInterface(2, "nope".into()));
-        c.steps.pop();
+        c.steps.truncate(1);
         // A two-byte frame is malformed.
         let r = run(&c, |_| Err("unused".into())).unwrap();
         assert_eq!(r[0].verdict, "drop truncated-ethernet");
