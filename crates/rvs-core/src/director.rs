@@ -269,6 +269,11 @@ impl Director {
     /// scheduler housekeeping every second and the dest trash collector every 60 s.
     /// Time never goes backwards; an earlier `now` is treated as the latest time seen.
     pub fn advance(&mut self, now: Time) {
+        // Within one millisecond nothing new can be due: every deadline is at least a
+        // second after the packet that set it, and everything due at `self.now` is done.
+        if now <= self.now {
+            return;
+        }
         let now = now.max(self.now);
         self.now = now;
         while let Some(id) = self.conns.next_expired(now) {

@@ -35,7 +35,7 @@ impl Engine {
     pub(super) fn icmp_error(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         inner: &Inner,
         now: Time,
         neigh: &dyn Neighbours,
@@ -168,7 +168,7 @@ impl Engine {
     pub(super) fn answer(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         what: IcmpAnswer,
         neigh: &dyn Neighbours,
     ) -> Verdict {

@@ -101,9 +101,9 @@ impl std::fmt::Debug for Engine {
 }
 
 /// A parsed frame: where its IP packet is, and its summary.
-struct Parsed {
-    info: FrameInfo,
-    ip: IpInfo,
+struct Parsed<'a> {
+    info: &'a FrameInfo,
+    ip: &'a IpInfo,
     pos: IpPos,
 }
 
@@ -168,9 +168,8 @@ impl Engine {
             Ok(i) => i,
             Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
         };
-        let ip = match &info.kind {
-            FrameKind::Ip(ip) => *ip,
-            _ => return Verdict::Pass(PassReason::NotIp),
+        let FrameKind::Ip(ip) = &info.kind else {
+            return Verdict::Pass(PassReason::NotIp);
         };
         let pos = IpPos {
             l3: info.l3,
@@ -179,7 +178,11 @@ impl Engine {
             proto: ip.proto,
             end: info.l3 + ip.total_len,
         };
-        let p = Parsed { info, ip, pos };
+        let p = Parsed {
+            info: &info,
+            ip,
+            pos,
+        };
         if p.ip.frag != Frag::None {
             return if self.is_vip(&p.ip.dst) {
                 Verdict::Drop(DropReason::Fragment)
@@ -300,7 +303,7 @@ impl Engine {
     fn forward(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         conn: Option<ConnId>,
         dest: DestId,
         fwd: FwdMethod,
@@ -422,7 +425,7 @@ impl Engine {
     fn nat_reply(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         (vaddr, vport): (IpAddr, u16),
         fwd: FwdMethod,
         neigh: &dyn Neighbours,
@@ -448,7 +451,7 @@ impl Engine {
     fn fullnat_reply(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         conn: ConnId,
         neigh: &dyn Neighbours,
     ) -> Verdict {

@@ -17,7 +17,7 @@ impl Engine {
     pub(super) fn tunnel(
         &mut self,
         frame: &mut Frame<'_>,
-        p: &Parsed,
+        p: &Parsed<'_>,
         daddr: IpAddr,
         kind: TxKind,
         neigh: &dyn Neighbours,

@@ -130,7 +130,7 @@ pub struct Inner {
 
 /// Summarise an Ethernet frame: link, IP and upper-layer headers, checking every length.
 /// Never allocates and never panics.
-#[inline]
+#[inline(always)]
 pub fn parse_frame(frame: &[u8]) -> Result<FrameInfo, WireError> {
     if frame.len() < 14 {
         return Err(WireError::Truncated(Layer::Ethernet));
@@ -178,7 +178,7 @@ fn parse_arp(b: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
     let b = frame.get(l3..).unwrap_or(&[]);
     if b.len() < 20 {
@@ -228,7 +228,7 @@ fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ipv6(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
     let b = frame.get(l3..).unwrap_or(&[]);
     if b.len() < 40 {
