@@ -699,6 +699,17 @@ impl Director {
         }
     }
 
+    /// Whether a packet without a connection matches a service (by rvs's fwmark rules, the
+    /// address and port, FTP data or a port-0 service), whether or not it may start one.
+    pub fn matches_service(&self, pkt: &Packet) -> bool {
+        let mark = if pkt.fwmark != 0 {
+            pkt.fwmark
+        } else {
+            self.classifier.classify(pkt.proto(), &pkt.daddr, pkt.dport)
+        };
+        self.lookup_service(pkt, mark).is_some()
+    }
+
     /// Service lookup for a packet without a connection (reference §2.1, last bullet).
     fn lookup_service(&self, pkt: &Packet, mark: u32) -> Option<ServiceId> {
         let af = Af::of(&pkt.daddr);

@@ -253,7 +253,7 @@ impl Engine {
                 vaddr, vport, fwd, ..
             } => self.nat_reply(frame, &p, (vaddr, vport), fwd, neigh),
             director::Verdict::Pass => {
-                if matches!(seg, Segment::Tcp(_)) && self.is_tcp_service(&p.ip.dst, dport) {
+                if matches!(seg, Segment::Tcp(_)) && self.director.matches_service(&pkt) {
                     Verdict::Pass(PassReason::NotConnStart)
                 } else {
                     Verdict::Pass(PassReason::NoService)
@@ -275,21 +275,6 @@ impl Engine {
             .table
             .services()
             .any(|(_, s)| matches!(s.key, ServiceKey::Addr { addr: a, .. } if a == *addr))
-    }
-
-    /// Whether a TCP service `addr:port` (or `addr:0`, all ports) exists: a segment to it
-    /// that cannot start a connection is `not-conn-start`, anything else `no-service`.
-    fn is_tcp_service(&self, addr: &IpAddr, port: u16) -> bool {
-        [port, 0].iter().any(|&port| {
-            self.director
-                .table
-                .find(&ServiceKey::Addr {
-                    proto: crate::Protocol::Tcp,
-                    addr: *addr,
-                    port,
-                })
-                .is_some()
-        })
     }
 
     /// The service key a dest belongs to.
