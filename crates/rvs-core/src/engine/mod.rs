@@ -164,10 +164,10 @@ impl Engine {
         now: Time,
         neigh: &dyn Neighbours,
     ) -> Verdict {
-        let info = match wire::parse_frame(frame.data()) {
-            Ok(i) => i,
-            Err(e) => return Verdict::Drop(DropReason::Malformed(e)),
-        };
+        let mut info = FrameInfo::EMPTY;
+        if let Err(e) = wire::parse_frame_into(frame.data(), &mut info) {
+            return Verdict::Drop(DropReason::Malformed(e));
+        }
         let FrameKind::Ip(ip) = &info.kind else {
             return Verdict::Pass(PassReason::NotIp);
         };

@@ -130,8 +130,42 @@ pub struct Inner {
 
 /// Summarise an Ethernet frame: link, IP and upper-layer headers, checking every length.
 /// Never allocates and never panics.
-#[inline(always)]
+#[inline]
 pub fn parse_frame(frame: &[u8]) -> Result<FrameInfo, WireError> {
+    let mut out = FrameInfo::EMPTY;
+    parse_frame_into(frame, &mut out)?;
+    Ok(out)
+}
+
+impl FrameInfo {
+    /// A placeholder to parse into (see [`parse_frame_into`]).
+    pub const EMPTY: FrameInfo = FrameInfo {
+        vlan: None,
+        ethertype: 0,
+        l3: 0,
+        kind: FrameKind::Other,
+    };
+}
+
+impl IpInfo {
+    /// A placeholder to parse into.
+    pub const EMPTY: IpInfo = IpInfo {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ttl: 0,
+        df: false,
+        total_len: 0,
+        l4: 0,
+        proto: 0,
+        frag: Frag::None,
+        l4info: L4Info::Other,
+    };
+}
+
+/// [`parse_frame`] writing into `out`, field by field: the per-packet path avoids moving
+/// the summary around. On error `out` holds a partial result that must not be used.
+#[inline(always)]
+pub fn parse_frame_into(frame: &[u8], out: &mut FrameInfo) -> Result<(), WireError> {
     if frame.len() < 14 {
         return Err(WireError::Truncated(Layer::Ethernet));
     }
@@ -146,21 +180,29 @@ pub fn parse_frame(frame: &[u8]) -> Result<FrameInfo, WireError> {
         et = be16(frame, 16);
         l3 = 18;
     }
-    let kind = match et {
-        ethertype::IPV4 => FrameKind::Ip(parse_ipv4(frame, l3)?),
-        ethertype::IPV6 => FrameKind::Ip(parse_ipv6(frame, l3)?),
+    out.vlan = vlan;
+    out.ethertype = et;
+    out.l3 = l3;
+    match et {
+        ethertype::IPV4 | ethertype::IPV6 => {
+            if !matches!(out.kind, FrameKind::Ip(_)) {
+                out.kind = FrameKind::Ip(IpInfo::EMPTY);
+            }
+            if let FrameKind::Ip(ip) = &mut out.kind {
+                if et == ethertype::IPV4 {
+                    parse_ipv4(frame, l3, ip)?;
+                } else {
+                    parse_ipv6(frame, l3, ip)?;
+                }
+            }
+        }
         ethertype::ARP => {
             parse_arp(frame.get(l3..).unwrap_or(&[]))?;
-            FrameKind::Arp
+            out.kind = FrameKind::Arp;
         }
-        _ => FrameKind::Other,
-    };
-    Ok(FrameInfo {
-        vlan,
-        ethertype: et,
-        l3,
-        kind,
-    })
+        _ => out.kind = FrameKind::Other,
+    }
+    Ok(())
 }
 
 #[inline]
@@ -179,7 +221,7 @@ fn parse_arp(b: &[u8]) -> Result<(), WireError> {
 }
 
 #[inline(always)]
-fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
+fn parse_ipv4(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError> {
     let b = frame.get(l3..).unwrap_or(&[]);
     if b.len() < 20 {
         return Err(WireError::Truncated(Layer::Ipv4));
@@ -209,27 +251,25 @@ fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
     };
     let proto = u8_at(b, 9);
     let l4 = l3 + ihl;
-    let l4info = if frag == Frag::Later {
+    ip.l4info = if frag == Frag::Later {
         L4Info::Other
     } else {
         let payload = b.get(ihl..total).unwrap_or(&[]);
         parse_l4(proto, payload, l4, false, frag)?
     };
-    Ok(IpInfo {
-        src: IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 12))),
-        dst: IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 16))),
-        ttl: u8_at(b, 8),
-        df: ff & super::ipv4::FLAG_DF != 0,
-        total_len: total,
-        l4,
-        proto,
-        frag,
-        l4info,
-    })
+    ip.src = IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 12)));
+    ip.dst = IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 16)));
+    ip.ttl = u8_at(b, 8);
+    ip.df = ff & super::ipv4::FLAG_DF != 0;
+    ip.total_len = total;
+    ip.l4 = l4;
+    ip.proto = proto;
+    ip.frag = frag;
+    Ok(())
 }
 
 #[inline(always)]
-fn parse_ipv6(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
+fn parse_ipv6(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError> {
     let b = frame.get(l3..).unwrap_or(&[]);
     if b.len() < 40 {
         return Err(WireError::Truncated(Layer::Ipv6));
@@ -255,22 +295,20 @@ fn parse_ipv6(frame: &[u8], l3: usize) -> Result<IpInfo, WireError> {
         (next, 0, Frag::None)
     };
     let l4 = l3 + 40 + off;
-    let l4info = if frag == Frag::Later {
+    ip.l4info = if frag == Frag::Later {
         L4Info::Other
     } else {
         parse_l4(proto, payload.get(off..).unwrap_or(&[]), l4, true, frag)?
     };
-    Ok(IpInfo {
-        src: IpAddr::V6(Ipv6Addr::from(arr::<16>(b, 8))),
-        dst: IpAddr::V6(Ipv6Addr::from(arr::<16>(b, 24))),
-        ttl: u8_at(b, 7),
-        df: true,
-        total_len: total,
-        l4,
-        proto,
-        frag,
-        l4info,
-    })
+    ip.src = IpAddr::V6(Ipv6Addr::from(arr::<16>(b, 8)));
+    ip.dst = IpAddr::V6(Ipv6Addr::from(arr::<16>(b, 24)));
+    ip.ttl = u8_at(b, 7);
+    ip.df = true;
+    ip.total_len = total;
+    ip.l4 = l4;
+    ip.proto = proto;
+    ip.frag = frag;
+    Ok(())
 }
 
 /// `p` is the upper-layer bytes of the IP packet (to the end of the IP packet), `l4` its
