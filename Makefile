@@ -2,11 +2,12 @@
 #   make demo   run the bundled example through `rvs sim` (the live demo comes with rvsd)
 #   make test   formatting, clippy -D warnings, every test
 #   make bench  criterion benchmarks of rvs-core (numbers go to bench/RESULTS.md)
+#   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
 
 CARGO ?= cargo
 export RUSTFLAGS ?=
 
-.PHONY: all deps build test demo bench fmt clippy clean
+.PHONY: all deps build test demo bench fuzz-smoke fmt clippy clean
 
 all: build
 
@@ -28,6 +29,22 @@ demo: deps
 
 bench: deps
 	$(CARGO) bench --locked -p rvs-core --bench core
+
+# Targets are the [[bin]] names of fuzz/Cargo.toml, so new targets are picked up. New
+# inputs go to fuzz/target/smoke-corpus/ (the committed corpus is only read); a crash is
+# saved under fuzz/artifacts/<target>/, the other targets still run, and make fails.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(shell sed -n '/^\[\[bin\]\]/,/^name/s/^name *= *"\(.*\)"/\1/p' fuzz/Cargo.toml)
+
+fuzz-smoke:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@cd fuzz; failed=; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		mkdir -p target/smoke-corpus/$$t corpus/$$t || exit 2; \
+		$(CARGO) fuzz run -s none $$t target/smoke-corpus/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-smoke: failed:$$failed"; exit 1; fi
 
 fmt:
 	$(CARGO) fmt --all

@@ -9,10 +9,22 @@
 //! Every client address (198.18.0.2–254, fd00::2–ff) has MAC 02:00:00:00:00:10; server
 //! address `x.x.x.N` / `…::N` (N = 2–254) has MAC 02:00:00:00:01:NN. A default route
 //! leads to 198.18.0.254 / fd00::fe on `ext`.
+//!
+//! [`kitchen_sink`] puts a service of every kind on it; [`fuzz`] is the engine's fuzz
+//! harness over that director.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Engine, IfaceId, Interface, Mac, Neighbours};
+
+pub mod fuzz;
+mod kitchen;
+
+pub use fuzz::{Harness, fuzz_frames};
+pub use kitchen::{
+    FWMARK, FWMARK_VIP4, LIP4, LIP4_SVC, LIP6, START, SinkService, VIP4, VIP6, kitchen_sink,
+    sink_commands, sink_services, try_kitchen_sink,
+};
 
 /// The client side's interface.
 pub const EXT: IfaceId = IfaceId(0);
