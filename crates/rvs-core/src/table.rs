@@ -44,6 +44,11 @@ impl Hasher for KeyHasher {
         self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
     }
 
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64);
+        self.write_u64((v >> 64) as u64);
+    }
+
     fn write_u32(&mut self, v: u32) {
         self.write_u64(u64::from(v));
     }

@@ -16,29 +16,37 @@ pub trait Neighbours {
 /// A fixed table (tests, `rvs sim`). `iface` is ignored.
 #[derive(Clone, Debug, Default)]
 pub struct StaticNeighbours {
-    map: HashMap<IpAddr, Mac, BuildHasherDefault<KeyHasher>>,
+    // Keyed by the address as an integer (one hash round instead of hashing an enum).
+    v4: HashMap<u32, Mac, BuildHasherDefault<KeyHasher>>,
+    v6: HashMap<u128, Mac, BuildHasherDefault<KeyHasher>>,
 }
 
 impl StaticNeighbours {
     /// Set (or replace) the MAC of `addr`.
     pub fn insert(&mut self, addr: IpAddr, mac: Mac) {
-        self.map.insert(addr, mac);
+        match addr {
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), mac),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), mac),
+        };
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.v4.len() + self.v6.len()
     }
 
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
     }
 }
 
 impl Neighbours for StaticNeighbours {
     fn mac(&self, _iface: IfaceId, addr: &IpAddr) -> Option<Mac> {
-        self.map.get(addr).copied()
+        match addr {
+            IpAddr::V4(a) => self.v4.get(&u32::from(*a)).copied(),
+            IpAddr::V6(a) => self.v6.get(&u128::from(*a)).copied(),
+        }
     }
 }
 

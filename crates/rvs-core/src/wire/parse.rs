@@ -143,7 +143,7 @@ impl FrameInfo {
         vlan: None,
         ethertype: 0,
         l3: 0,
-        kind: FrameKind::Other,
+        kind: FrameKind::Ip(IpInfo::EMPTY),
     };
 }
 
