@@ -268,13 +268,16 @@ impl Director {
     /// Move time forward to `now`: expire connections, run the estimator every 2 s, the
     /// scheduler housekeeping every second and the dest trash collector every 60 s.
     /// Time never goes backwards; an earlier `now` is treated as the latest time seen.
+    #[inline]
     pub fn advance(&mut self, now: Time) {
         // Within one millisecond nothing new can be due: every deadline is at least a
         // second after the packet that set it, and everything due at `self.now` is done.
-        if now <= self.now {
-            return;
+        if now > self.now {
+            self.advance_to(now);
         }
-        let now = now.max(self.now);
+    }
+
+    fn advance_to(&mut self, now: Time) {
         self.now = now;
         while let Some(id) = self.conns.next_expired(now) {
             self.expire(id);
@@ -531,6 +534,7 @@ impl Director {
 
     /// A packet of an existing connection in the input direction. `None` when the old
     /// connection was expired so that the packet schedules a new one.
+    #[inline]
     fn existing_in(&mut self, id: ConnId, pkt: &Packet) -> Option<Verdict> {
         let c = self.conns.get(id)?;
         let dest = c.dest.and_then(|d| self.table.dest(d));
@@ -585,6 +589,7 @@ impl Director {
     }
 
     /// Count, transition and refresh an input packet, and say where it goes.
+    #[inline]
     fn forward(&mut self, id: ConnId, pkt: &Packet, new: bool) -> Verdict {
         self.account_in(id, pkt.len);
         self.transition(id, pkt.seg, Direction::Input);
@@ -610,6 +615,7 @@ impl Director {
         v
     }
 
+    #[inline]
     fn account_in(&mut self, id: ConnId, len: u32) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
@@ -644,6 +650,7 @@ impl Director {
 
     /// Run the protocol state machine for one packet, move the active/inactive counts,
     /// assure the template, and refresh the timer with the new state's timeout.
+    #[inline]
     fn transition(&mut self, id: ConnId, seg: Segment, dir: Direction) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(id) else {

@@ -88,6 +88,7 @@ fn addr_bytes(a: &IpAddr) -> ([u8; 16], usize) {
 /// Replace the source or destination address, fixing the IPv4 header checksum and the
 /// L4 checksum's pseudo-header part. `l4_csum`: whether the L4 checksum field is present
 /// in the buffer (false for quoted packets whose L4 header is cut short).
+#[inline]
 pub fn set_addr(
     buf: &mut [u8],
     pos: &IpPos,
@@ -95,6 +96,9 @@ pub fn set_addr(
     new: &IpAddr,
     l4_csum: bool,
 ) -> Result<(), Short> {
+    if let (false, IpAddr::V4(v4)) = (pos.v6, new) {
+        return set_addr4(buf, pos, src, u32::from(*v4), l4_csum);
+    }
     let (at, n) = addr_at(pos, src);
     let (nb, nlen) = addr_bytes(new);
     if nlen != n {
@@ -130,9 +134,36 @@ pub fn set_addr(
     Ok(())
 }
 
+/// [`set_addr`] for IPv4, in 32-bit arithmetic.
+#[inline]
+fn set_addr4(buf: &mut [u8], pos: &IpPos, src: bool, new: u32, l4_csum: bool) -> Result<(), Short> {
+    let (at, _) = addr_at(pos, src);
+    let field = get_mut(buf, at, 4)?;
+    let old = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+    if old == new {
+        return Ok(());
+    }
+    field.copy_from_slice(&new.to_be_bytes());
+    let c = rd16(buf, pos.l3 + 10)?;
+    wr16(buf, pos.l3 + 10, checksum::update32(c, old, new))?;
+    if l4_csum
+        && let Some(at) = pseudo_csum_at(pos)
+        && let Ok(c) = rd16(buf, at)
+    {
+        let v = if pos.proto == ipproto::UDP {
+            checksum::update32_udp(c, old, new)
+        } else {
+            checksum::update32(c, old, new)
+        };
+        wr16(buf, at, v)?;
+    }
+    Ok(())
+}
+
 /// Replace the source or destination port of TCP/UDP/SCTP, fixing the L4 checksum
 /// (TCP/UDP incrementally; SCTP's CRC32c is recomputed when `sctp_crc` is set, which it
 /// must not be for a quoted, truncated packet).
+#[inline]
 pub fn set_port(
     buf: &mut [u8],
     pos: &IpPos,
