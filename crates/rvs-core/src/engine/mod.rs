@@ -157,6 +157,7 @@ impl Engine {
         v
     }
 
+    #[inline]
     fn process_frame(
         &mut self,
         frame: &mut Frame<'_>,
@@ -285,6 +286,7 @@ impl Engine {
 
     /// Client → real server.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn forward(
         &mut self,
         frame: &mut Frame<'_>,
@@ -364,6 +366,7 @@ impl Engine {
 
     /// The hop towards a dest, from the per-dest cache while the routes are unchanged.
     /// `direct`: the dest itself is the next hop (DR).
+    #[inline]
     fn dest_hop(&mut self, dest: DestId, daddr: &IpAddr, direct: bool) -> Option<Hop> {
         let g = self.routes.generation();
         let i = dest.index() as usize;
@@ -391,6 +394,7 @@ impl Engine {
     }
 
     /// Send to a dest (routed, or directly for DR).
+    #[inline]
     fn transmit_to_dest(
         &mut self,
         frame: &mut Frame<'_>,
@@ -502,6 +506,7 @@ impl Engine {
     }
 
     /// Fill the MACs for `hop` and say so.
+    #[inline]
     fn finish(
         &mut self,
         frame: &mut Frame<'_>,
