@@ -1,7 +1,7 @@
 # rvs — Linux Virtual Server in Rust.
 #   make demo   run the bundled example through `rvs sim` (the live demo comes with rvsd)
 #   make test   formatting, clippy -D warnings, every test
-#   make bench  criterion benchmarks of rvs-core (numbers go to bench/RESULTS.md)
+#   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
 #   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
 
 CARGO ?= cargo
@@ -29,6 +29,7 @@ demo: deps
 
 bench: deps
 	$(CARGO) bench --locked -p rvs-core --bench core
+	$(CARGO) bench --locked -p rvs-core --bench engine
 
 # Targets are the [[bin]] names of fuzz/Cargo.toml, so new targets are picked up. New
 # inputs go to fuzz/target/smoke-corpus/ (the committed corpus is only read); a crash is

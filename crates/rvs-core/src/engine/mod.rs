@@ -209,12 +209,13 @@ impl Engine {
                 Segment::Sctp(SctpEvent::from_chunk_type(chunk)),
             ),
             L4Info::Icmp {
-                ty,
-                inner: Some(ref inner),
-                ..
+                ty, error: true, ..
             } if icmp::is_error(p.pos.v6, ty) => {
-                let inner = *inner;
-                return self.icmp_error(frame, &p, &inner, now, neigh);
+                return match wire::icmp_inner(frame.data(), p.info) {
+                    Ok(Some(inner)) => self.icmp_error(frame, &p, &inner, now, neigh),
+                    Ok(None) => Verdict::Pass(PassReason::Protocol),
+                    Err(e) => Verdict::Drop(DropReason::Malformed(e)),
+                };
             }
             _ => return Verdict::Pass(PassReason::Protocol),
         };

@@ -28,7 +28,9 @@ pub mod tcp;
 pub mod udp;
 
 pub use build::{icmpv4_unreachable, icmpv6_error};
-pub use parse::{Frag, FrameInfo, FrameKind, Inner, IpInfo, L4Info, parse_frame, parse_frame_into};
+pub use parse::{
+    Frag, FrameInfo, FrameKind, Inner, IpInfo, L4Info, icmp_inner, parse_frame, parse_frame_into,
+};
 
 /// The protocol layer a [`WireError`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -102,8 +102,9 @@ pub enum L4Info {
         code: u8,
         /// Echo identifier, else 0.
         id: u16,
-        /// The embedded packet of an error.
-        inner: Option<Inner>,
+        /// An error that quotes the offending packet (validated by the parse; read it
+        /// with [`icmp_inner`], which keeps this summary small on the per-packet path).
+        error: bool,
     },
     /// IPIP / IP6IP6 / 6in4 (protocol 4 or 41): recognised only.
     Tunnel,
@@ -375,22 +376,39 @@ fn parse_icmp(p: &[u8], l4: usize, v6: bool) -> Result<L4Info, WireError> {
         (icmpv4::is_echo(ty), icmpv4::is_error(ty))
     };
     let id = if echo { be16(p, 4) } else { 0 };
-    let inner = if error {
-        let q = p.get(8..).unwrap_or(&[]);
-        Some(if v6 {
-            parse_inner_v6(q, l4 + 8)?
-        } else {
-            parse_inner_v4(q, l4 + 8)?
-        })
-    } else {
-        None
-    };
+    if error {
+        parse_inner(p, l4, v6)?;
+    }
     Ok(L4Info::Icmp {
         ty,
         code,
         id,
-        inner,
+        error,
     })
+}
+
+/// The quoted packet of an ICMP error message `p` (from its ICMP header) at offset `l4`.
+fn parse_inner(p: &[u8], l4: usize, v6: bool) -> Result<Inner, WireError> {
+    let q = p.get(8..).unwrap_or(&[]);
+    if v6 {
+        parse_inner_v6(q, l4 + 8)
+    } else {
+        parse_inner_v4(q, l4 + 8)
+    }
+}
+
+/// The embedded packet of an ICMP error in `frame`, whose summary is `info`; `None` when
+/// the frame is not an ICMP error.
+pub fn icmp_inner(frame: &[u8], info: &FrameInfo) -> Result<Option<Inner>, WireError> {
+    let FrameKind::Ip(ip) = &info.kind else {
+        return Ok(None);
+    };
+    let L4Info::Icmp { error: true, .. } = ip.l4info else {
+        return Ok(None);
+    };
+    let end = info.l3.saturating_add(ip.total_len).min(frame.len());
+    let p = frame.get(ip.l4..end).unwrap_or(&[]);
+    parse_inner(p, ip.l4, ip.src.is_ipv6()).map(Some)
 }
 
 #[inline]

@@ -29,9 +29,21 @@ pub fn exercise_frame(data: &[u8]) -> bool {
                 "TCP header beyond the packet"
             );
         }
-        if let super::L4Info::Icmp {
-            inner: Some(inner), ..
-        } = ip.l4info
+        if let super::L4Info::Icmp { error, .. } = ip.l4info {
+            let inner = super::icmp_inner(data, &info);
+            assert_eq!(
+                inner.is_ok(),
+                true,
+                "a parsed ICMP error re-parses its quote"
+            );
+            assert_eq!(
+                matches!(inner, Ok(Some(_))),
+                error,
+                "an error has a quoted packet"
+            );
+        }
+        if let super::L4Info::Icmp { error: true, .. } = ip.l4info
+            && let Ok(Some(inner)) = super::icmp_inner(data, &info)
         {
             assert!(
                 inner.l3 <= data.len() && inner.l4 >= inner.l3,

@@ -313,11 +313,11 @@ fn check_summary(
                 ty,
                 code,
                 id: i,
-                inner,
+                error,
             },
         ) => {
             assert_eq!(ty, if src.is_ipv4() { 8 } else { 128 });
-            assert_eq!((code, i, inner), (0, id, None));
+            assert_eq!((code, i, error), (0, id, false));
         }
         (want, got) => panic!("{want:?} parsed as {got:?}"),
     }
@@ -639,11 +639,12 @@ fn icmp_errors_expose_the_embedded_packet() {
         ty: 3,
         code: 3,
         id: 0,
-        inner: Some(inner),
+        error: true,
     } = ip.l4info
     else {
         panic!("{:?}", ip.l4info)
     };
+    let inner = icmp_inner(&out, &info).unwrap().unwrap();
     assert_eq!(inner.l3, 18 + 20 + 8);
     assert_eq!(
         (inner.src, inner.dst, inner.proto),
@@ -656,12 +657,9 @@ fn icmp_errors_expose_the_embedded_packet() {
     let cut = out.len() - 6;
     out[18 + 3] -= 6;
     let short = &out[..cut];
-    let L4Info::Icmp {
-        inner: Some(inner), ..
-    } = ip_of(&parse_frame(short).unwrap()).l4info
-    else {
-        panic!()
-    };
+    let inner = icmp_inner(short, &parse_frame(short).unwrap())
+        .unwrap()
+        .unwrap();
     assert_eq!(inner.ports, None);
     let mut tiny = out[..18 + 20 + 8 + 10].to_vec();
     tiny[18 + 3] = 38;
@@ -682,7 +680,8 @@ fn icmp_errors_expose_the_embedded_packet() {
     ]);
     let mut out6 = Vec::new();
     icmpv6_error(&mut out6, DMAC, SMAC, None, v6a, 2, 0, 1400, &o6).unwrap();
-    let ip = ip_of(&parse_frame(&out6).unwrap());
+    let info6 = parse_frame(&out6).unwrap();
+    let ip = ip_of(&info6);
     assert_eq!(
         (ip.src, ip.dst, ip.proto),
         (IpAddr::V6(v6a), IpAddr::V6(c6), 58)
@@ -690,12 +689,13 @@ fn icmp_errors_expose_the_embedded_packet() {
     let L4Info::Icmp {
         ty: 2,
         code: 0,
-        inner: Some(inner),
+        error: true,
         ..
     } = ip.l4info
     else {
         panic!("{:?}", ip.l4info)
     };
+    let inner = icmp_inner(&out6, &info6).unwrap().unwrap();
     assert_eq!(inner.proto, 6);
     assert_eq!(inner.l4, 14 + 40 + 8 + 48);
     assert_eq!(inner.ports, Some((40000, 80)));
@@ -1065,8 +1065,8 @@ proptest! {
             (w, g) => panic!("vlan {w:?} parsed as {g:?}"),
         }
         // Our own parser sees the embedded flow.
-        let ip = ip_of(&parse_frame(&out).unwrap());
-        let L4Info::Icmp { inner: Some(inner), .. } = ip.l4info else { panic!("{:?}", ip.l4info) };
+        let info = parse_frame(&out).unwrap();
+        let inner = icmp_inner(&out, &info).unwrap().unwrap();
         prop_assert_eq!((inner.src, inner.dst), (src, dst));
         prop_assert_eq!(inner.ports, Some((sport, dport)));
     }
