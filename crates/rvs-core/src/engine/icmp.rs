@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 
 use super::rewrite::{self, IpPos};
-use super::{DropReason, Engine, Frame, IcmpAnswer, Neighbours, Parsed, TxKind, Verdict};
+use super::{
+    DropReason, Engine, Frame, IcmpAnswer, Neighbours, Parsed, TxKind, Verdict, routed_on,
+};
 use crate::dest::FwdMethod;
 use crate::director::fwd_of;
 use crate::time::Time;
@@ -111,10 +113,8 @@ impl Engine {
             let (vaddr, vport) = (c.vaddr, c.vport);
             self.director.account(id, false, len);
             let buf = frame.data_mut();
-            match rewrite::dec_ttl(buf, &p.pos) {
-                Ok(true) => {}
-                Ok(false) => return Verdict::Pass(super::PassReason::TtlExpired),
-                Err(_) => return Verdict::Drop(DropReason::NoRoom),
+            if let Some(v) = routed_on(buf, &p.pos) {
+                return v;
             }
             let qc = quoted_csum(&q);
             let ok = rewrite::set_addr(buf, &q, false, &vaddr, qc).is_ok()
@@ -139,10 +139,8 @@ impl Engine {
             let (vaddr, vport, caddr, cport) = (c.vaddr, c.vport, c.caddr, c.cport);
             self.director.account(id, false, len);
             let buf = frame.data_mut();
-            match rewrite::dec_ttl(buf, &p.pos) {
-                Ok(true) => {}
-                Ok(false) => return Verdict::Pass(super::PassReason::TtlExpired),
-                Err(_) => return Verdict::Drop(DropReason::NoRoom),
+            if let Some(v) = routed_on(buf, &p.pos) {
+                return v;
             }
             let qc = quoted_csum(&q);
             let ok = rewrite::set_addr(buf, &q, true, &caddr, qc).is_ok()

@@ -424,10 +424,8 @@ impl Engine {
             return Verdict::Drop(DropReason::FamilyMismatch);
         }
         let buf = frame.data_mut();
-        match rewrite::dec_ttl(buf, &p.pos) {
-            Ok(true) => {}
-            Ok(false) => return Verdict::Pass(PassReason::TtlExpired),
-            Err(_) => return Verdict::Drop(DropReason::NoRoom),
+        if let Some(v) = routed_on(buf, &p.pos) {
+            return v;
         }
         if rewrite::set_addr(buf, &p.pos, true, &vaddr, true).is_err()
             || rewrite::set_port(buf, &p.pos, true, vport, true).is_err()
@@ -453,10 +451,8 @@ impl Engine {
             return Verdict::Drop(DropReason::FamilyMismatch);
         }
         let buf = frame.data_mut();
-        match rewrite::dec_ttl(buf, &p.pos) {
-            Ok(true) => {}
-            Ok(false) => return Verdict::Pass(PassReason::TtlExpired),
-            Err(_) => return Verdict::Drop(DropReason::NoRoom),
+        if let Some(v) = routed_on(buf, &p.pos) {
+            return v;
         }
         let ok = rewrite::set_addr(buf, &p.pos, true, &vaddr, true).is_ok()
             && rewrite::set_port(buf, &p.pos, true, vport, true).is_ok()
@@ -541,6 +537,16 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// A packet routed on through the director loses one TTL / hop; `Some` verdict when it
+/// cannot go on (its TTL would expire: the local stack answers time-exceeded).
+fn routed_on(buf: &mut [u8], pos: &IpPos) -> Option<Verdict> {
+    match rewrite::dec_ttl(buf, pos) {
+        Ok(true) => None,
+        Ok(false) => Some(Verdict::Pass(PassReason::TtlExpired)),
+        Err(_) => Some(Verdict::Drop(DropReason::NoRoom)),
     }
 }
 

@@ -24,19 +24,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap a buffer after [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
-        let p = Packet { buffer };
-        p.check_len()?;
-        Ok(p)
-    }
+    super::view_constructors!();
 
     /// Check the lengths: 20 bytes present, IHL >= 5 and present, header length <= total
     /// length <= buffer length (the buffer may be longer, e.g. Ethernet padding).
@@ -58,12 +46,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::BadTotalLen);
         }
         Ok(())
-    }
-
-    /// The underlying buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     /// Version nibble (4 for IPv4).

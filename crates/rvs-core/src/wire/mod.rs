@@ -11,6 +11,33 @@
 //! with `new_unchecked` over a too-short buffer read missing bytes as zero and setters
 //! ignore them; `new_checked` guarantees the fields exist.
 
+/// The constructors every smoltcp-style view shares: `new_unchecked`, `new_checked`
+/// (which runs the view's own `check_len`) and `into_inner`.
+macro_rules! view_constructors {
+    () => {
+        /// Wrap a buffer without checking it.
+        #[inline]
+        pub const fn new_unchecked(buffer: T) -> Self {
+            Packet { buffer }
+        }
+
+        /// Wrap a buffer after [`check_len`](Self::check_len).
+        #[inline]
+        pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+            let p = Packet { buffer };
+            p.check_len()?;
+            Ok(p)
+        }
+
+        /// The underlying buffer.
+        #[inline]
+        pub fn into_inner(self) -> T {
+            self.buffer
+        }
+    };
+}
+use view_constructors;
+
 pub mod arp;
 pub mod build;
 pub mod checksum;
