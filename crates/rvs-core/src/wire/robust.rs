@@ -31,11 +31,7 @@ pub fn exercise_frame(data: &[u8]) -> bool {
         }
         if let super::L4Info::Icmp { error, .. } = ip.l4info {
             let inner = super::icmp_inner(data, &info);
-            assert_eq!(
-                inner.is_ok(),
-                true,
-                "a parsed ICMP error re-parses its quote"
-            );
+            assert!(inner.is_ok(), "a parsed ICMP error re-parses its quote");
             assert_eq!(
                 matches!(inner, Ok(Some(_))),
                 error,
