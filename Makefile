@@ -1,5 +1,5 @@
 # rvs — Linux Virtual Server in Rust.
-#   make demo   run the bundled example through `rvs sim` (the live demo comes with rvsd)
+#   make demo   replay the bundled flows and capture through `rvs sim` (live demo: rvsd)
 #   make test   formatting, clippy -D warnings, every test
 #   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
 #   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
@@ -26,6 +26,10 @@ demo: deps
 	$(CARGO) build --locked -q -p rvs
 	target/debug/rvs sim --rules examples/sim/rules.txt --flows examples/sim/flows.txt \
 		--list --stats --rate --conns
+	@echo
+	@echo "== frames through the packet engine: examples/pcap/in.pcap -> target/demo-out.pcap"
+	target/debug/rvs sim --rules examples/pcap/rules.txt --pcap examples/pcap/in.pcap \
+		--out target/demo-out.pcap $$(cat examples/pcap/args) --stats
 
 bench: deps
 	$(CARGO) bench --locked -p rvs-core --bench core

@@ -460,3 +460,50 @@ fn pcapng_and_non_ethernet_inputs_are_refused() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The options of the example replay, one per line (`make demo` passes them).
+fn example_args() -> String {
+    let mut args: Vec<String> = IFACES.iter().map(|s| s.to_string()).collect();
+    args.extend(neigh_args(""));
+    args.extend(
+        [
+            "--local-address",
+            "198.18.1.200",
+            "--local-address",
+            "fd00:1::c8",
+        ]
+        .map(String::from),
+    );
+    let mut out = String::new();
+    for pair in args.chunks(2) {
+        out.push_str(&pair.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// `examples/pcap/` (the capture `make demo` replays) holds exactly this test's rules,
+/// frames and options; `RVS_BLESS=1` rewrites them.
+#[test]
+fn the_example_capture_is_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pcap");
+    let frames: Vec<Vec<u8>> = kitchen_sink().into_iter().map(|(f, _)| f).collect();
+    let files = [
+        ("rules.txt", RULES.as_bytes().to_vec()),
+        ("in.pcap", pcap(&frames, 1)),
+        ("args", example_args().into_bytes()),
+    ];
+    for (name, want) in files {
+        let path = dir.join(name);
+        if std::env::var_os("RVS_BLESS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let got = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            got == want,
+            "{} is stale: run RVS_BLESS=1 cargo test -p rvs --test sim_pcap",
+            path.display()
+        );
+    }
+}
