@@ -534,7 +534,7 @@ impl Director {
 
     /// A packet of an existing connection in the input direction. `None` when the old
     /// connection was expired so that the packet schedules a new one.
-    #[inline]
+    #[inline(always)]
     fn existing_in(&mut self, id: ConnId, pkt: &Packet) -> Option<Verdict> {
         let c = self.conns.get(id)?;
         let dest = c.dest.and_then(|d| self.table.dest(d));
@@ -589,7 +589,7 @@ impl Director {
     }
 
     /// Count, transition and refresh an input packet, and say where it goes.
-    #[inline]
+    #[inline(always)]
     fn forward(&mut self, id: ConnId, pkt: &Packet, new: bool) -> Verdict {
         self.account_in(id, pkt.len);
         self.transition(id, pkt.seg, Direction::Input);
@@ -615,7 +615,7 @@ impl Director {
         v
     }
 
-    #[inline]
+    #[inline(always)]
     fn account_in(&mut self, id: ConnId, len: u32) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
@@ -650,7 +650,7 @@ impl Director {
 
     /// Run the protocol state machine for one packet, move the active/inactive counts,
     /// assure the template, and refresh the timer with the new state's timeout.
-    #[inline]
+    #[inline(always)]
     fn transition(&mut self, id: ConnId, seg: Segment, dir: Direction) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(id) else {

@@ -157,7 +157,7 @@ impl Engine {
         v
     }
 
-    #[inline]
+    #[inline(always)]
     fn process_frame(
         &mut self,
         frame: &mut Frame<'_>,
@@ -287,7 +287,7 @@ impl Engine {
 
     /// Client → real server.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn forward(
         &mut self,
         frame: &mut Frame<'_>,
@@ -367,7 +367,7 @@ impl Engine {
 
     /// The hop towards a dest, from the per-dest cache while the routes are unchanged.
     /// `direct`: the dest itself is the next hop (DR).
-    #[inline]
+    #[inline(always)]
     fn dest_hop(&mut self, dest: DestId, daddr: &IpAddr, direct: bool) -> Option<Hop> {
         let g = self.routes.generation();
         let i = dest.index() as usize;
@@ -395,7 +395,7 @@ impl Engine {
     }
 
     /// Send to a dest (routed, or directly for DR).
-    #[inline]
+    #[inline(always)]
     fn transmit_to_dest(
         &mut self,
         frame: &mut Frame<'_>,
@@ -503,7 +503,7 @@ impl Engine {
     }
 
     /// Fill the MACs for `hop` and say so.
-    #[inline]
+    #[inline(always)]
     fn finish(
         &mut self,
         frame: &mut Frame<'_>,

@@ -224,25 +224,25 @@ fn parse_arp(b: &[u8]) -> Result<(), WireError> {
 #[inline(always)]
 fn parse_ipv4(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError> {
     let b = frame.get(l3..).unwrap_or(&[]);
-    if b.len() < 20 {
+    // The fixed header as an array: the field reads below need no bounds checks.
+    let Some(h) = b.first_chunk::<20>() else {
         return Err(WireError::Truncated(Layer::Ipv4));
-    }
-    let b0 = u8_at(b, 0);
-    if b0 >> 4 != 4 {
+    };
+    if h[0] >> 4 != 4 {
         return Err(WireError::BadVersion);
     }
-    let ihl = usize::from(b0 & 0x0f) * 4;
+    let ihl = usize::from(h[0] & 0x0f) * 4;
     if ihl < 20 {
         return Err(WireError::BadHeaderLen);
     }
     if b.len() < ihl {
         return Err(WireError::Truncated(Layer::Ipv4));
     }
-    let total = usize::from(be16(b, 2));
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     if total < ihl || total > b.len() {
         return Err(WireError::BadTotalLen);
     }
-    let ff = be16(b, 6);
+    let ff = u16::from_be_bytes([h[6], h[7]]);
     let frag = if ff & super::ipv4::FRAG_OFFSET_MASK != 0 {
         Frag::Later
     } else if ff & super::ipv4::FLAG_MF != 0 {
@@ -250,7 +250,7 @@ fn parse_ipv4(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError>
     } else {
         Frag::None
     };
-    let proto = u8_at(b, 9);
+    let proto = h[9];
     let l4 = l3 + ihl;
     ip.l4info = if frag == Frag::Later {
         L4Info::Other
@@ -258,9 +258,9 @@ fn parse_ipv4(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError>
         let payload = b.get(ihl..total).unwrap_or(&[]);
         parse_l4(proto, payload, l4, false, frag)?
     };
-    ip.src = IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 12)));
-    ip.dst = IpAddr::V4(Ipv4Addr::from(arr::<4>(b, 16)));
-    ip.ttl = u8_at(b, 8);
+    ip.src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
+    ip.dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
+    ip.ttl = h[8];
     ip.df = ff & super::ipv4::FLAG_DF != 0;
     ip.total_len = total;
     ip.l4 = l4;
@@ -318,32 +318,32 @@ fn parse_ipv6(frame: &[u8], l3: usize, ip: &mut IpInfo) -> Result<(), WireError>
 fn parse_l4(proto: u8, p: &[u8], l4: usize, v6: bool, frag: Frag) -> Result<L4Info, WireError> {
     match proto {
         ipproto::TCP => {
-            if p.len() < 20 {
+            let Some(t) = p.first_chunk::<20>() else {
                 return Err(WireError::Truncated(Layer::Tcp));
-            }
-            let hlen = usize::from(u8_at(p, 12) >> 4) * 4;
+            };
+            let hlen = usize::from(t[12] >> 4) * 4;
             if hlen < 20 || hlen > p.len() {
                 return Err(WireError::BadDataOffset);
             }
             Ok(L4Info::Tcp {
-                sport: be16(p, 0),
-                dport: be16(p, 2),
-                flags: u8_at(p, 13) & 0x3f,
+                sport: u16::from_be_bytes([t[0], t[1]]),
+                dport: u16::from_be_bytes([t[2], t[3]]),
+                flags: t[13] & 0x3f,
                 hlen,
             })
         }
         ipproto::UDP => {
-            if p.len() < 8 {
+            let Some(u) = p.first_chunk::<8>() else {
                 return Err(WireError::Truncated(Layer::Udp));
-            }
-            let ulen = usize::from(be16(p, 4));
+            };
+            let ulen = usize::from(u16::from_be_bytes([u[4], u[5]]));
             // In a first fragment the UDP length covers the whole datagram.
             if ulen < 8 || (frag == Frag::None && ulen > p.len()) {
                 return Err(WireError::BadUdpLen);
             }
             Ok(L4Info::Udp {
-                sport: be16(p, 0),
-                dport: be16(p, 2),
+                sport: u16::from_be_bytes([u[0], u[1]]),
+                dport: u16::from_be_bytes([u[2], u[3]]),
             })
         }
         ipproto::SCTP => {
