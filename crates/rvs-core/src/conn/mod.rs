@@ -231,6 +231,7 @@ impl ConnTable {
         self.conns.iter()
     }
 
+    #[inline(always)]
     fn find(
         &self,
         proto: u8,

@@ -305,9 +305,7 @@ impl Engine {
                     return Verdict::Drop(DropReason::FamilyMismatch);
                 }
                 let buf = frame.data_mut();
-                if rewrite::set_addr(buf, &p.pos, false, &daddr, true).is_err()
-                    || rewrite::set_port(buf, &p.pos, false, dport, true).is_err()
-                {
+                if rewrite::set_endpoint(buf, &p.pos, false, &daddr, dport).is_err() {
                     return Verdict::Drop(DropReason::NoRoom);
                 }
                 self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
@@ -353,10 +351,8 @@ impl Engine {
                     }
                 };
                 let buf = frame.data_mut();
-                let ok = rewrite::set_addr(buf, &p.pos, true, &laddr, true).is_ok()
-                    && rewrite::set_port(buf, &p.pos, true, lport, true).is_ok()
-                    && rewrite::set_addr(buf, &p.pos, false, &daddr, true).is_ok()
-                    && rewrite::set_port(buf, &p.pos, false, dport, true).is_ok();
+                let ok = rewrite::set_endpoint(buf, &p.pos, true, &laddr, lport).is_ok()
+                    && rewrite::set_endpoint(buf, &p.pos, false, &daddr, dport).is_ok();
                 if !ok {
                     return Verdict::Drop(DropReason::NoRoom);
                 }
@@ -427,9 +423,7 @@ impl Engine {
         if let Some(v) = routed_on(buf, &p.pos) {
             return v;
         }
-        if rewrite::set_addr(buf, &p.pos, true, &vaddr, true).is_err()
-            || rewrite::set_port(buf, &p.pos, true, vport, true).is_err()
-        {
+        if rewrite::set_endpoint(buf, &p.pos, true, &vaddr, vport).is_err() {
             return Verdict::Drop(DropReason::NoRoom);
         }
         self.transmit_routed(frame, p.ip.dst, TxKind::Reply { method: fwd }, neigh)
@@ -454,10 +448,8 @@ impl Engine {
         if let Some(v) = routed_on(buf, &p.pos) {
             return v;
         }
-        let ok = rewrite::set_addr(buf, &p.pos, true, &vaddr, true).is_ok()
-            && rewrite::set_port(buf, &p.pos, true, vport, true).is_ok()
-            && rewrite::set_addr(buf, &p.pos, false, &caddr, true).is_ok()
-            && rewrite::set_port(buf, &p.pos, false, cport, true).is_ok();
+        let ok = rewrite::set_endpoint(buf, &p.pos, true, &vaddr, vport).is_ok()
+            && rewrite::set_endpoint(buf, &p.pos, false, &caddr, cport).is_ok();
         if !ok {
             return Verdict::Drop(DropReason::NoRoom);
         }

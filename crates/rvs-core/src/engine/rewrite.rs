@@ -160,6 +160,74 @@ fn set_addr4(buf: &mut [u8], pos: &IpPos, src: bool, new: u32, l4_csum: bool) ->
     Ok(())
 }
 
+/// Replace the source or destination address *and* port: [`set_addr`] then [`set_port`],
+/// with IPv4 TCP/UDP done in one pass and one checksum update.
+#[inline]
+pub fn set_endpoint(
+    buf: &mut [u8],
+    pos: &IpPos,
+    src: bool,
+    addr: &IpAddr,
+    port: u16,
+) -> Result<(), Short> {
+    if let (false, IpAddr::V4(a), ipproto::TCP | ipproto::UDP) = (pos.v6, addr, pos.proto) {
+        return set_endpoint4(buf, pos, src, u32::from(*a), port);
+    }
+    set_addr(buf, pos, src, addr, true)?;
+    set_port(buf, pos, src, port, true)
+}
+
+/// [`set_endpoint`] for IPv4 TCP and UDP: the address with the IPv4 header checksum, then
+/// port and address folded into one L4 checksum update.
+#[inline]
+fn set_endpoint4(
+    buf: &mut [u8],
+    pos: &IpPos,
+    src: bool,
+    addr: u32,
+    port: u16,
+) -> Result<(), Short> {
+    let udp = pos.proto == ipproto::UDP;
+    let seg = buf.get_mut(pos.l3..).ok_or(Short)?;
+    let (ip, rest) = seg
+        .split_at_mut_checked(pos.l4.checked_sub(pos.l3).ok_or(Short)?)
+        .ok_or(Short)?;
+    let ip = ip.first_chunk_mut::<20>().ok_or(Short)?;
+    // TCP's checksum is at 16..18, UDP's at 6..8 (the parse checked both headers).
+    let l4 = rest.first_chunk_mut::<8>().ok_or(Short)?;
+    let at = if src { 12 } else { 16 };
+    let old_a = u32::from_be_bytes([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]]);
+    ip[at..at + 4].copy_from_slice(&addr.to_be_bytes());
+    let c = u16::from_be_bytes([ip[10], ip[11]]);
+    ip[10..12].copy_from_slice(&checksum::update32(c, old_a, addr).to_be_bytes());
+    let pa = if src { 0 } else { 2 };
+    let old_p = u16::from_be_bytes([l4[pa], l4[pa + 1]]);
+    l4[pa..pa + 2].copy_from_slice(&port.to_be_bytes());
+    let cs = if udp {
+        rest.get_mut(6..8).ok_or(Short)?
+    } else {
+        rest.get_mut(16..18).ok_or(Short)?
+    };
+    let c = u16::from_be_bytes([cs[0], cs[1]]);
+    if udp && c == 0 {
+        // UDP over IPv4 without a checksum stays without one.
+        return Ok(());
+    }
+    let sum = u32::from(!c)
+        + u32::from(!(old_a >> 16) as u16)
+        + u32::from(!(old_a as u16))
+        + (addr >> 16)
+        + (addr & 0xffff)
+        + u32::from(!old_p)
+        + u32::from(port);
+    let mut v = !checksum::fold(sum);
+    if udp && v == 0 {
+        v = 0xffff;
+    }
+    cs.copy_from_slice(&v.to_be_bytes());
+    Ok(())
+}
+
 /// Replace the source or destination port of TCP/UDP/SCTP, fixing the L4 checksum
 /// (TCP/UDP incrementally; SCTP's CRC32c is recomputed when `sctp_crc` is set, which it
 /// must not be for a quoted, truncated packet).
