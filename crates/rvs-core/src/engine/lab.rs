@@ -82,6 +82,11 @@ pub fn configure(engine: &mut Engine) {
 pub struct LabNeighbours;
 
 impl Neighbours for LabNeighbours {
+    fn generation(&self) -> Option<u64> {
+        // A fixed rule: answers never change.
+        Some(0)
+    }
+
     fn mac(&self, iface: IfaceId, addr: &IpAddr) -> Option<Mac> {
         let (net, last) = match addr {
             IpAddr::V4(v) => {

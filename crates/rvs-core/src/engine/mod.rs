@@ -89,6 +89,10 @@ struct CachedHop {
     routes_gen: u64,
     direct: bool,
     hop: Hop,
+    /// The egress interface's MAC.
+    src_mac: Mac,
+    /// The next hop's MAC with the neighbour generation it was answered in.
+    dst_mac: Option<(u64, Mac)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -364,33 +368,34 @@ impl Engine {
     /// The hop towards a dest, from the per-dest cache while the routes are unchanged.
     /// `direct`: the dest itself is the next hop (DR).
     #[inline(always)]
-    fn dest_hop(&mut self, dest: DestId, daddr: &IpAddr, direct: bool) -> Option<Hop> {
+    fn dest_hop(&mut self, dest: DestId, daddr: &IpAddr, direct: bool) -> Option<&mut CachedHop> {
         let g = self.routes.generation();
         let i = dest.index() as usize;
-        if let Some(Some(c)) = self.hops.get(i)
-            && c.dest == dest
-            && c.routes_gen == g
-            && c.direct == direct
-        {
-            return Some(c.hop);
+        let hit = matches!(self.hops.get(i), Some(Some(c))
+            if c.dest == dest && c.routes_gen == g && c.direct == direct);
+        if !hit {
+            let mut hop = self.routes.lookup(daddr)?;
+            if direct {
+                hop.next_hop = *daddr;
+            }
+            let src_mac = self.routes.iface(hop.iface)?.mac;
+            if self.hops.len() <= i {
+                self.hops.resize(i + 1, None);
+            }
+            self.hops[i] = Some(CachedHop {
+                dest,
+                routes_gen: g,
+                direct,
+                hop,
+                src_mac,
+                dst_mac: None,
+            });
         }
-        let mut hop = self.routes.lookup(daddr)?;
-        if direct {
-            hop.next_hop = *daddr;
-        }
-        if self.hops.len() <= i {
-            self.hops.resize(i + 1, None);
-        }
-        self.hops[i] = Some(CachedHop {
-            dest,
-            routes_gen: g,
-            direct,
-            hop,
-        });
-        Some(hop)
+        self.hops.get_mut(i)?.as_mut()
     }
 
-    /// Send to a dest (routed, or directly for DR).
+    /// Send to a dest (routed, or directly for DR). The route and, when the neighbour
+    /// source allows it, the next hop's MAC come from the per-dest cache.
     #[inline(always)]
     fn transmit_to_dest(
         &mut self,
@@ -401,10 +406,21 @@ impl Engine {
         kind: TxKind,
         neigh: &dyn Neighbours,
     ) -> Verdict {
-        match self.dest_hop(dest, &daddr, direct) {
-            Some(hop) => self.finish(frame, hop, kind, neigh),
-            None => Verdict::Drop(DropReason::NoRoute),
-        }
+        let ngen = neigh.generation();
+        let Some(c) = self.dest_hop(dest, &daddr, direct) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        let hop = c.hop;
+        let dst_mac = match (ngen, c.dst_mac) {
+            (Some(n), Some((cn, mac))) if n == cn => Some(mac),
+            _ => {
+                let mac = neigh.mac(hop.iface, &hop.next_hop);
+                c.dst_mac = ngen.zip(mac);
+                mac
+            }
+        };
+        let src_mac = c.src_mac;
+        address(frame, hop, src_mac, dst_mac, kind)
     }
 
     /// A NAT reply RIP:rport -> CIP:cport becomes VIP:vport -> CIP:cport.
@@ -506,29 +522,36 @@ impl Engine {
         let Some(src_mac) = self.routes.iface(hop.iface).map(|i| i.mac) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
-        let buf = frame.data_mut();
-        match neigh.mac(hop.iface, &hop.next_hop) {
-            Some(dst_mac) => {
-                if rewrite::set_macs(buf, &dst_mac, &src_mac).is_err() {
-                    return Verdict::Drop(DropReason::NoRoom);
-                }
-                Verdict::Transmit {
-                    egress: hop.iface,
-                    next_hop: hop.next_hop,
-                    kind,
-                }
-            }
-            None => {
-                if rewrite::set_macs(buf, &[0; 6], &src_mac).is_err() {
-                    return Verdict::Drop(DropReason::NoRoom);
-                }
-                Verdict::Unresolved {
-                    egress: hop.iface,
-                    next_hop: hop.next_hop,
-                    kind,
-                }
-            }
-        }
+        let dst_mac = neigh.mac(hop.iface, &hop.next_hop);
+        address(frame, hop, src_mac, dst_mac, kind)
+    }
+}
+
+/// Write the MACs and say where the frame goes: `Transmit`, or `Unresolved` (destination
+/// MAC zero) when the next hop's MAC is unknown.
+#[inline(always)]
+fn address(
+    frame: &mut Frame<'_>,
+    hop: Hop,
+    src_mac: Mac,
+    dst_mac: Option<Mac>,
+    kind: TxKind,
+) -> Verdict {
+    let buf = frame.data_mut();
+    if rewrite::set_macs(buf, &dst_mac.unwrap_or([0; 6]), &src_mac).is_err() {
+        return Verdict::Drop(DropReason::NoRoom);
+    }
+    match dst_mac {
+        Some(_) => Verdict::Transmit {
+            egress: hop.iface,
+            next_hop: hop.next_hop,
+            kind,
+        },
+        None => Verdict::Unresolved {
+            egress: hop.iface,
+            next_hop: hop.next_hop,
+            kind,
+        },
     }
 }
 

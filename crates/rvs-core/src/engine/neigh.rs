@@ -11,6 +11,12 @@ use crate::table::KeyHasher;
 pub trait Neighbours {
     /// The MAC of `addr` seen on `iface`, if known.
     fn mac(&self, iface: IfaceId, addr: &IpAddr) -> Option<Mac>;
+
+    /// `Some(n)` when every answer stays valid while `n` is unchanged: the engine then
+    /// caches the MAC of each dest's next hop. `None` (the default): ask every time.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A fixed table (tests, `rvs sim`). `iface` is ignored.
@@ -19,11 +25,14 @@ pub struct StaticNeighbours {
     // Keyed by the address as an integer (one hash round instead of hashing an enum).
     v4: HashMap<u32, Mac, BuildHasherDefault<KeyHasher>>,
     v6: HashMap<u128, Mac, BuildHasherDefault<KeyHasher>>,
+    /// Bumped by every insert.
+    gen_: u64,
 }
 
 impl StaticNeighbours {
     /// Set (or replace) the MAC of `addr`.
     pub fn insert(&mut self, addr: IpAddr, mac: Mac) {
+        self.gen_ += 1;
         match addr {
             IpAddr::V4(a) => self.v4.insert(u32::from(a), mac),
             IpAddr::V6(a) => self.v6.insert(u128::from(a), mac),
@@ -47,6 +56,10 @@ impl Neighbours for StaticNeighbours {
             IpAddr::V4(a) => self.v4.get(&u32::from(*a)).copied(),
             IpAddr::V6(a) => self.v6.get(&u128::from(*a)).copied(),
         }
+    }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.gen_)
     }
 }
 

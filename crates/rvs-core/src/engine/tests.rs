@@ -927,7 +927,14 @@ mod endpoint {
     use super::*;
     use crate::engine::rewrite::{self, IpPos};
 
-    fn frame(udp_frame: bool, zero_csum: bool, s: [u8; 4], d: [u8; 4], sp: u16, dp: u16) -> Vec<u8> {
+    fn frame(
+        udp_frame: bool,
+        zero_csum: bool,
+        s: [u8; 4],
+        d: [u8; 4],
+        sp: u16,
+        dp: u16,
+    ) -> Vec<u8> {
         let b = PacketBuilder::ethernet2(CLIENT_MAC, EXT_MAC).ipv4(s, d, 64);
         let mut out = Vec::new();
         if udp_frame {
@@ -937,7 +944,10 @@ mod endpoint {
                 out[14 + 20 + 7] = 0;
             }
         } else {
-            b.tcp(sp, dp, 7, 1000).ack(3).write(&mut out, b"data!").unwrap();
+            b.tcp(sp, dp, 7, 1000)
+                .ack(3)
+                .write(&mut out, b"data!")
+                .unwrap();
         }
         out
     }
@@ -969,4 +979,45 @@ mod endpoint {
             let _ = seen(&a);
         }
     }
+}
+
+#[test]
+fn cached_next_hop_follows_neighbour_and_route_changes() {
+    let mut l = Lab::new();
+    l.service(Protocol::Tcp, "198.18.0.100", 80, "rr");
+    l.dest(
+        Protocol::Tcp,
+        "198.18.0.100",
+        80,
+        "198.18.1.12",
+        80,
+        FwdMethod::Route,
+    );
+    let mut n = StaticNeighbours::default();
+    n.insert(a("198.18.1.12"), [2, 0, 0, 0, 9, 1]);
+    l.n = Box::new(n.clone());
+    let (_, out) = l.send(&tcp("198.18.0.10", 41000, "198.18.0.100", 80, "S", b""));
+    assert_eq!(&out[..6], &[2, 0, 0, 0, 9, 1]);
+    // The neighbour's MAC changes: the next frame of the same connection follows.
+    n.insert(a("198.18.1.12"), [2, 0, 0, 0, 9, 2]);
+    l.n = Box::new(n.clone());
+    let (_, out) = l.send(&tcp("198.18.0.10", 41000, "198.18.0.100", 80, "A", b""));
+    assert_eq!(&out[..6], &[2, 0, 0, 0, 9, 2]);
+    // A neighbour source without generations is asked every time.
+    struct Always(Mac);
+    impl Neighbours for Always {
+        fn mac(&self, _: IfaceId, _: &IpAddr) -> Option<Mac> {
+            Some(self.0)
+        }
+    }
+    l.n = Box::new(Always([2, 0, 0, 0, 9, 3]));
+    let (_, out) = l.send(&tcp("198.18.0.10", 41000, "198.18.0.100", 80, "A", b""));
+    assert_eq!(&out[..6], &[2, 0, 0, 0, 9, 3]);
+    // The interface's MAC changes (a routes change): the source MAC follows.
+    if let Some(i) = l.e.routes.iface_mut(lab::INT) {
+        i.mac = [2, 0, 0, 0, 0, 0x22];
+    }
+    let (v, out) = l.send(&tcp("198.18.0.10", 41000, "198.18.0.100", 80, "A", b""));
+    assert!(matches!(v, Verdict::Transmit { .. }), "{v}");
+    assert_eq!(&out[6..12], &[2, 0, 0, 0, 0, 0x22]);
 }
