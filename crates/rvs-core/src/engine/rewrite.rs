@@ -162,7 +162,7 @@ fn set_addr4(buf: &mut [u8], pos: &IpPos, src: bool, new: u32, l4_csum: bool) ->
 
 /// Replace the source or destination address *and* port: [`set_addr`] then [`set_port`],
 /// with IPv4 TCP/UDP done in one pass and one checksum update.
-#[inline]
+#[inline(always)]
 pub fn set_endpoint(
     buf: &mut [u8],
     pos: &IpPos,
@@ -179,7 +179,7 @@ pub fn set_endpoint(
 
 /// [`set_endpoint`] for IPv4 TCP and UDP: the address with the IPv4 header checksum, then
 /// port and address folded into one L4 checksum update.
-#[inline]
+#[inline(always)]
 fn set_endpoint4(
     buf: &mut [u8],
     pos: &IpPos,
