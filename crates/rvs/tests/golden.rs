@@ -50,6 +50,9 @@ enum Want {
     Tun(&'static str, &'static str),
     /// FULLNAT towards the server: LIP:lport → RIP:rport.
     FullNat(&'static str, u16, &'static str, u16),
+    /// TUN with GUE (`Some(port)`) or GRE (`None`): outer source, RIP, checksum on,
+    /// inner packet identical.
+    Encap(&'static str, &'static str, Option<u16>, bool),
     /// An ICMP message: outer src, dst, type, code, and the quoted packet's
     /// (src, sport, dst, dport) if given.
     Icmp {
@@ -437,6 +440,56 @@ fn tun_cross(inner_v6: bool) -> Def {
         ],
     );
     d.rules = rules("-t", f.vip, 80, M::Tun, r, 80);
+    d
+}
+
+/// TUN with `--tun-type gue` / `gre`, with and without checksums.
+fn tun_encap(v6: bool, gue: bool, csum: bool) -> Def {
+    let f = fam(v6);
+    let r = rip(v6, 13);
+    let outer = if v6 { "fd00:1::1" } else { "198.18.1.1" };
+    let name = format!(
+        "tun-{}-{}-{}",
+        if gue { "gue" } else { "gre" },
+        if csum { "csum" } else { "nocsum" },
+        if v6 { "v6" } else { "v4" }
+    );
+    let opts = match (gue, csum) {
+        (true, true) => "--tun-type gue --tun-port 6080 --tun-csum",
+        (true, false) => "--tun-type gue --tun-port 6080 --tun-nocsum",
+        (false, true) => "--tun-type gre --tun-csum",
+        (false, false) => "--tun-type gre --tun-nocsum",
+    };
+    let port = gue.then_some(6080);
+    let mut d = def(
+        Box::leak(name.into_boxed_str()),
+        if gue {
+            "TUN with GUE: outer IP + UDP to --tun-port + a 4-byte GUE header"
+        } else {
+            "TUN with GRE: outer IP + GRE (with a checksum when asked)"
+        },
+        &[],
+        vec![
+            s(
+                "SYN, encapsulated",
+                "ext",
+                tcp(f.cip, 40000, f.vip, 80, "S", b""),
+                "transmit int forward tun new",
+                Want::Encap(outer, r, port, csum),
+            ),
+            s(
+                "data",
+                "ext",
+                tcp(f.cip, 40000, f.vip, 80, "AP", b"hello"),
+                "transmit int forward tun",
+                Want::Encap(outer, r, port, csum),
+            ),
+        ],
+    );
+    d.rules = vec![
+        format!("-A -t {} -s rr", ep(f.vip, 80)),
+        format!("-a -t {} -r {} -i -w 1 {opts}", ep(f.vip, 80), ep(r, 80)),
+    ];
     d
 }
 
@@ -967,6 +1020,11 @@ fn defs() -> Vec<Def> {
     }
     v.push(tun_cross(false));
     v.push(tun_cross(true));
+    for v6 in [false, true] {
+        for (gue, csum) in [(true, false), (true, true), (false, false), (false, true)] {
+            v.push(tun_encap(v6, gue, csum));
+        }
+    }
     v.push(sctp_flow(M::Nat, false));
     v.push(sctp_flow(M::Nat, true));
     v.push(sctp_flow(M::Dr, false));
@@ -1440,6 +1498,43 @@ fn check_want(want: &Want, input: &[u8], out: Option<&[u8]>) -> Result<(), Strin
             )?;
             ensure(o.ttl == i.ttl, "outer TTL = inner TTL")?;
             ensure(o.inner.is_some(), "inner parsed")?;
+        }
+        Want::Encap(src, r, port, csum) => {
+            let r = ip(r);
+            ensure((o.src, o.dst) == (ip(src), r), "outer src/dst")?;
+            let ip_len = if r.is_ipv6() { 40 } else { 20 };
+            let encap = match (port, csum) {
+                (Some(_), _) => 12,
+                (None, true) => 8,
+                (None, false) => 4,
+            };
+            let e = i.l3 + ip_len;
+            ensure(
+                out.len() == input.len() + ip_len + encap,
+                "length + outer headers",
+            )?;
+            ensure(out[e + encap..] == input[i.l3..], "inner packet identical")?;
+            let inner_proto = if i.src.is_ipv6() { 41 } else { 4 };
+            match port {
+                Some(p) => {
+                    ensure(o.proto == 17, "outer protocol UDP")?;
+                    ensure(o.dport == *p, "UDP to --tun-port")?;
+                    ensure((32768..=60999).contains(&o.sport), "UDP source port")?;
+                    ensure(
+                        out[e + 8..e + 12] == [0, inner_proto, 0, 0],
+                        "GUE header: version 0, no options, inner protocol",
+                    )?;
+                    let c = u16::from_be_bytes([out[e + 6], out[e + 7]]);
+                    ensure((c != 0) == *csum, "UDP checksum present iff --tun-csum")?;
+                }
+                None => {
+                    ensure(o.proto == 47, "outer protocol GRE")?;
+                    ensure(o.inner.is_some(), "inner parsed")?;
+                    ensure((out[e] & 0x80 != 0) == *csum, "GRE C bit iff --tun-csum")?;
+                }
+            }
+            ensure(o.ttl == i.ttl, "outer TTL = inner TTL")?;
+            ensure((o.dst_mac, o.src_mac) == (server_mac(&r), INT_MAC), "MACs")?;
         }
         Want::FullNat(l, lport, r, rport) => {
             let r = ip(r);

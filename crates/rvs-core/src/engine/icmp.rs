@@ -66,6 +66,11 @@ impl Engine {
                 return Verdict::Pass(super::PassReason::NoService);
             };
             let (method, daddr, dport, caddr) = (fwd_of(c.flags), c.daddr, c.dport, c.caddr);
+            let tun = c
+                .dest
+                .and_then(|d| self.director.table.dest(d))
+                .map(|d| d.tun)
+                .unwrap_or_default();
             self.director.account(id, true, len);
             let kind = TxKind::IcmpToServer { method };
             return match method {
@@ -101,7 +106,7 @@ impl Engine {
                     self.transmit_routed(frame, daddr, kind, neigh)
                 }
                 FwdMethod::Route => self.transmit_direct(frame, daddr, kind, neigh),
-                FwdMethod::Tunnel => self.tunnel(frame, p, daddr, kind, neigh),
+                FwdMethod::Tunnel => self.tunnel(frame, p, daddr, tun, kind, neigh),
                 FwdMethod::Local => Verdict::Pass(super::PassReason::Local),
             };
         }

@@ -315,7 +315,15 @@ impl Engine {
                 self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
             }
             FwdMethod::Route => self.transmit_to_dest(frame, dest, daddr, true, kind, neigh),
-            FwdMethod::Tunnel => self.tunnel(frame, p, daddr, kind, neigh),
+            FwdMethod::Tunnel => {
+                let tun = self
+                    .director
+                    .table
+                    .dest(dest)
+                    .map(|d| d.tun)
+                    .unwrap_or_default();
+                self.tunnel(frame, p, daddr, tun, kind, neigh)
+            }
             FwdMethod::Local => Verdict::Pass(PassReason::Local),
             FwdMethod::FullNat => {
                 let Some(id) = conn else {

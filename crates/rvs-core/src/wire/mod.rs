@@ -200,6 +200,8 @@ pub mod ipproto {
     pub const ROUTING: u8 = 43;
     /// IPv6 fragment header.
     pub const FRAGMENT: u8 = 44;
+    /// Generic routing encapsulation (GRE).
+    pub const GRE: u8 = 47;
     /// Encapsulating security payload.
     pub const ESP: u8 = 50;
     /// Authentication header.
