@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{Af, Protocol};
 use crate::command::{Command, DestConfig, OpError, ServiceConfig};
-use crate::dest::FwdMethod;
+use crate::dest::{FwdMethod, TunConfig, TunCsum, TunType};
 use crate::director::Director;
 use crate::engine::Engine;
 use crate::fwmark::FwmarkRule;
@@ -190,10 +190,29 @@ pub fn sink_commands() -> Vec<Command> {
         for (a, port, fwd) in s.dests {
             let mut d = DestConfig::new(a, port);
             d.fwd = fwd;
+            d.tun = tunnel_of(&a);
             cmds.push(Command::AddDest(s.key, d));
         }
     }
     cmds
+}
+
+/// The encapsulation of a tunnel dest: `fd00:1::32` uses GUE (port 6080, checksum),
+/// `198.18.1.22` GRE (checksum); the others IP-in-IP.
+fn tunnel_of(addr: &IpAddr) -> TunConfig {
+    match addr {
+        IpAddr::V6(a) if a.segments()[7] == 0x32 => TunConfig {
+            kind: TunType::Gue,
+            port: 6080,
+            csum: TunCsum::Csum,
+        },
+        IpAddr::V4(a) if a.octets()[3] == 22 => TunConfig {
+            kind: TunType::Gre,
+            port: 0,
+            csum: TunCsum::Csum,
+        },
+        _ => TunConfig::default(),
+    }
 }
 
 /// Build the kitchen sink, or say which command the tables refused.
