@@ -131,6 +131,23 @@ pub(crate) fn udp(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) 
     out
 }
 
+/// An ICMPv4 destination-unreachable frame from `macs.0` to `macs.1`, `ips.0` to `ips.1`,
+/// quoting `quote`.
+fn icmp4_unreachable(
+    macs: (Mac, Mac),
+    ips: ([u8; 4], [u8; 4]),
+    hdr: etherparse::icmpv4::DestUnreachableHeader,
+    quote: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(ips.0, ips.1, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(hdr))
+        .write(&mut out, quote)
+        .unwrap();
+    out
+}
+
 /// What an independent parser sees in a frame, with every checksum verified.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
@@ -624,13 +641,12 @@ fn icmp_error_about_a_nat_reply_goes_to_the_real_server_translated() {
     assert!(matches!(v, Verdict::Transmit { .. }));
     // A router says the client is unreachable, quoting the reply VIP:80 -> CIP:40007.
     let quoted = tcp(vip, 80, client, 40007, "SA", b"");
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, EXT_MAC)
-        .ipv4([198, 18, 0, 254], [198, 18, 0, 100], 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Host,
-        ));
-    let mut err = Vec::new();
-    b.write(&mut err, &quoted[14..14 + 28]).unwrap();
+    let err = icmp4_unreachable(
+        (CLIENT_MAC, EXT_MAC),
+        ([198, 18, 0, 254], [198, 18, 0, 100]),
+        etherparse::icmpv4::DestUnreachableHeader::Host,
+        &quoted[14..14 + 28],
+    );
     let (v, out) = l.send(&err);
     assert!(
         matches!(
@@ -739,13 +755,12 @@ fn icmp_error_from_a_nat_server_goes_back_to_the_client() {
     ));
     // The server's stack says "port unreachable", quoting CIP:40008 -> RIP:8080.
     let quoted = tcp(client, 40008, rip, 8080, "S", b"");
-    let b = PacketBuilder::ethernet2(rs_mac(&a(rip)), INT_MAC)
-        .ipv4([198, 18, 1, 11], [198, 18, 0, 10], 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ));
-    let mut err = Vec::new();
-    b.write(&mut err, &quoted[14..14 + 28]).unwrap();
+    let err = icmp4_unreachable(
+        (rs_mac(&a(rip)), INT_MAC),
+        ([198, 18, 1, 11], [198, 18, 0, 10]),
+        etherparse::icmpv4::DestUnreachableHeader::Port,
+        &quoted[14..14 + 28],
+    );
     let (v, out) = l.send(&err);
     assert!(
         matches!(
@@ -789,13 +804,12 @@ fn icmp_errors_under_fullnat_are_translated_both_ways() {
     let (_, out) = l.send(&udp("198.18.0.10", 7000, "198.18.0.100", 53, b"q"));
     let lport = seen(&out).sport;
     // From the server side: quoting LIP:lport -> RIP:53.
-    let b = PacketBuilder::ethernet2(rs_mac(&a("198.18.1.14")), INT_MAC)
-        .ipv4([198, 18, 1, 14], [198, 18, 1, 200], 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ));
-    let mut err = Vec::new();
-    b.write(&mut err, &out[14..14 + 28]).unwrap();
+    let err = icmp4_unreachable(
+        (rs_mac(&a("198.18.1.14")), INT_MAC),
+        ([198, 18, 1, 14], [198, 18, 1, 200]),
+        etherparse::icmpv4::DestUnreachableHeader::Port,
+        &out[14..14 + 28],
+    );
     let (v, back) = l.send(&err);
     assert!(
         matches!(
@@ -817,13 +831,12 @@ fn icmp_errors_under_fullnat_are_translated_both_ways() {
     assert_eq!(u16::from_be_bytes([q[22], q[23]]), 53);
     // From the client side: a router quotes VIP:53 -> CIP:7000.
     let reply = udp("198.18.0.100", 53, "198.18.0.10", 7000, b"a");
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, EXT_MAC)
-        .ipv4([198, 18, 0, 254], [198, 18, 0, 100], 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Host,
-        ));
-    let mut err = Vec::new();
-    b.write(&mut err, &reply[14..14 + 28]).unwrap();
+    let err = icmp4_unreachable(
+        (CLIENT_MAC, EXT_MAC),
+        ([198, 18, 0, 254], [198, 18, 0, 100]),
+        etherparse::icmpv4::DestUnreachableHeader::Host,
+        &reply[14..14 + 28],
+    );
     let (v, fwd) = l.send(&err);
     assert!(
         matches!(
@@ -897,13 +910,12 @@ fn dr_icmp_error_is_passed_to_the_real_server_unchanged() {
     );
     l.send(&tcp("198.18.0.10", 40010, "198.18.0.100", 80, "S", b""));
     let reply = tcp("198.18.0.100", 80, "198.18.0.10", 40010, "SA", b"");
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, EXT_MAC)
-        .ipv4([198, 18, 0, 254], [198, 18, 0, 100], 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
-        ));
-    let mut err = Vec::new();
-    b.write(&mut err, &reply[14..14 + 28]).unwrap();
+    let err = icmp4_unreachable(
+        (CLIENT_MAC, EXT_MAC),
+        ([198, 18, 0, 254], [198, 18, 0, 100]),
+        etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        &reply[14..14 + 28],
+    );
     let (v, out) = l.send(&err);
     assert!(
         matches!(
