@@ -7,9 +7,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use rvs_core::engine::{
-    Engine, Frame, HEADROOM, IfaceId, Routes, StaticNeighbours, TxKind, Verdict,
-};
+use rvs_core::engine::golden::verdict_line;
+use rvs_core::engine::{Engine, Frame, HEADROOM, IfaceId, Routes, StaticNeighbours, Verdict};
 use rvs_core::time::Time;
 use rvs_core::wire::{self, FrameKind, L4Info};
 
@@ -155,42 +154,25 @@ pub fn replay(
         buf[HEADROOM..HEADROOM + len].copy_from_slice(&r.data[..len]);
         let mut f = Frame::new(&mut buf, HEADROOM, len).map_err(|e| format!("frame {n}: {e}"))?;
         let v = eng.process(&mut f, ingress, now, &neigh);
-        let name = |id: IfaceId| {
-            eng.routes
-                .iface(id)
-                .map_or_else(|| format!("if{}", id.0), |i| i.name.clone())
-        };
+        let line = verdict_line(&v, &eng.routes);
         match v {
-            Verdict::Transmit { egress, kind, .. } => {
-                let _ = writeln!(
-                    report,
-                    "{n} transmit {} {}: {}",
-                    name(egress),
-                    kind_str(kind),
-                    summary(f.data())
-                );
+            Verdict::Transmit { .. } => {
+                let _ = writeln!(report, "{n} {line}: {}", summary(f.data()));
                 w.write(r.ts_ns, f.data()).map_err(|e| e.to_string())?;
             }
             Verdict::Unresolved {
                 egress, next_hop, ..
             } => {
+                let ifname = eng.routes.iface(egress).map_or("?", |i| i.name.as_str());
                 return Err(format!(
-                    "frame {n}: unknown neighbour {next_hop} on {}: add --neigh {next_hop}=MAC",
-                    name(egress)
+                    "frame {n}: unknown neighbour {next_hop} on {ifname}: add --neigh {next_hop}=MAC"
                 ));
             }
-            Verdict::Pass(reason) => {
-                let _ = writeln!(report, "{n} pass {}: {}", reason.as_str(), summary(&r.data));
-            }
-            Verdict::Drop(reason) => {
-                let _ = writeln!(report, "{n} drop {}: {}", reason.as_str(), summary(&r.data));
+            Verdict::Pass(_) | Verdict::Drop(_) => {
+                let _ = writeln!(report, "{n} {line}: {}", summary(&r.data));
             }
         }
     }
     let out = w.finish().map_err(|e| e.to_string())?;
     Ok((report, out))
-}
-
-fn kind_str(k: TxKind) -> String {
-    k.to_string()
 }

@@ -24,18 +24,16 @@
 //!   name at that time), `expect VERDICT` ([`verdict_line`]), and `out HEX` when the frame
 //!   is transmitted. Comment lines just before an `in` line are the step's note.
 //!
-//! The engine is built by [`lab_engine`]: the [`super::lab`] topology and neighbours,
+//! The engine is built by [`lab::engine`]: the [`super::lab`] topology and neighbours,
 //! default settings, seed 1.
 
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Engine, Frame, HEADROOM, Routes, Verdict, lab};
+use super::{Frame, HEADROOM, Routes, Verdict, lab};
 use crate::command::Command;
-use crate::rng::SplitMix64;
-use crate::settings::Settings;
 use crate::time::Time;
-use crate::{Director, Protocol, ServiceKey};
+use crate::{Protocol, ServiceKey};
 
 /// A golden fixture.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -450,22 +448,14 @@ pub fn parse(text: &str) -> Result<Case, GoldenError> {
     Ok(case)
 }
 
-/// A fresh engine on the lab topology: default settings, seed 1.
-pub fn lab_engine() -> Engine {
-    let d = Director::new(Settings::default(), 1, Box::new(SplitMix64(1)));
-    let mut e = Engine::new(d);
-    lab::configure(&mut e);
-    e
-}
-
-/// Run a fixture: a [`lab_engine`], the case's rules turned into commands by `to_command`
+/// Run a fixture: a [`lab::engine`], the case's rules turned into commands by `to_command`
 /// (the caller's ipvsadm parser) and applied at time 0, its local addresses, then every
 /// step through [`Engine::process`] with [`lab::LabNeighbours`].
 pub fn run(
     case: &Case,
     to_command: impl Fn(&str) -> Result<Command, String>,
 ) -> Result<Vec<StepResult>, RunError> {
-    let mut e = lab_engine();
+    let mut e = lab::engine();
     for (i, r) in case.rules.iter().enumerate() {
         let rule_err = |message: String| RunError::Rule {
             index: i + 1,

@@ -65,12 +65,10 @@ impl Engine {
             let Some(c) = conns.get(id) else {
                 return Verdict::Pass(super::PassReason::NoService);
             };
-            let (method, daddr, dport, caddr) = (fwd_of(c.flags), c.daddr, c.dport, c.caddr);
-            let tun = c
-                .dest
-                .and_then(|d| self.director.table.dest(d))
-                .map(|d| d.tun)
-                .unwrap_or_default();
+            let (method, daddr, dport) = (fwd_of(c.flags), c.daddr, c.dport);
+            let Some(dest) = c.dest else {
+                return Verdict::Pass(super::PassReason::NoService);
+            };
             self.director.account(id, true, len);
             let kind = TxKind::IcmpToServer { method };
             return match method {
@@ -84,13 +82,12 @@ impl Engine {
                     if !ok {
                         return Verdict::Drop(DropReason::NoRoom);
                     }
-                    self.transmit_routed(frame, daddr, kind, neigh)
+                    self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
                 }
                 FwdMethod::FullNat => {
                     let Some((laddr, lport)) = self.fullnat.get(id) else {
                         return Verdict::Pass(super::PassReason::NoService);
                     };
-                    let _ = caddr;
                     let buf = frame.data_mut();
                     let qc = quoted_csum(&q);
                     let ok = rewrite::set_addr(buf, &q, true, &daddr, qc).is_ok()
@@ -103,10 +100,10 @@ impl Engine {
                     if !ok {
                         return Verdict::Drop(DropReason::NoRoom);
                     }
-                    self.transmit_routed(frame, daddr, kind, neigh)
+                    self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
                 }
-                FwdMethod::Route => self.transmit_direct(frame, daddr, kind, neigh),
-                FwdMethod::Tunnel => self.tunnel(frame, p, daddr, tun, kind, neigh),
+                FwdMethod::Route => self.transmit_to_dest(frame, dest, daddr, true, kind, neigh),
+                FwdMethod::Tunnel => self.tunnel(frame, p, dest, daddr, kind, neigh),
                 FwdMethod::Local => Verdict::Pass(super::PassReason::Local),
             };
         }

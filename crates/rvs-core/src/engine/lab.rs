@@ -16,6 +16,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Engine, IfaceId, Interface, Mac, Neighbours};
+use crate::director::Director;
+use crate::rng::SplitMix64;
+use crate::settings::Settings;
 
 pub mod fuzz;
 mod kitchen;
@@ -44,6 +47,15 @@ pub fn server_mac(addr: &IpAddr) -> Mac {
         IpAddr::V6(v) => v.octets()[15],
     };
     [0x02, 0, 0, 0, 0x01, last]
+}
+
+/// An engine on this topology with no services: default settings, connection-hash seed 1
+/// and a fixed random generator, so runs repeat exactly.
+pub fn engine() -> Engine {
+    let d = Director::new(Settings::default(), 1, Box::new(SplitMix64(1)));
+    let mut e = Engine::new(d);
+    configure(&mut e);
+    e
 }
 
 /// Add the two interfaces and the default routes to `engine`.

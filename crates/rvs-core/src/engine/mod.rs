@@ -315,15 +315,7 @@ impl Engine {
                 self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
             }
             FwdMethod::Route => self.transmit_to_dest(frame, dest, daddr, true, kind, neigh),
-            FwdMethod::Tunnel => {
-                let tun = self
-                    .director
-                    .table
-                    .dest(dest)
-                    .map(|d| d.tun)
-                    .unwrap_or_default();
-                self.tunnel(frame, p, daddr, tun, kind, neigh)
-            }
+            FwdMethod::Tunnel => self.tunnel(frame, p, dest, daddr, kind, neigh),
             FwdMethod::Local => Verdict::Pass(PassReason::Local),
             FwdMethod::FullNat => {
                 let Some(id) = conn else {
@@ -493,27 +485,6 @@ impl Engine {
     ) -> Verdict {
         match self.routes.lookup(&dst) {
             Some(hop) => self.finish(frame, hop, kind, neigh),
-            None => Verdict::Drop(DropReason::NoRoute),
-        }
-    }
-
-    /// Send to `dst` itself as the next hop, on the interface its route names (DR: the
-    /// real server must be on a directly connected network, IPVS's KNOWN_NH mode).
-    fn transmit_direct(
-        &mut self,
-        frame: &mut Frame<'_>,
-        dst: IpAddr,
-        kind: TxKind,
-        neigh: &dyn Neighbours,
-    ) -> Verdict {
-        match self.routes.lookup(&dst) {
-            Some(hop) => {
-                let hop = Hop {
-                    iface: hop.iface,
-                    next_hop: dst,
-                };
-                self.finish(frame, hop, kind, neigh)
-            }
             None => Verdict::Drop(DropReason::NoRoute),
         }
     }

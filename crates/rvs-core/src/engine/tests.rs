@@ -6,10 +6,8 @@ use std::net::IpAddr;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
 use super::*;
+use crate::Protocol;
 use crate::command::{Command, DestConfig, ServiceConfig};
-use crate::rng::SplitMix64;
-use crate::settings::Settings;
-use crate::{Director, Protocol};
 
 use super::lab::{CLIENT_MAC, EXT_MAC, INT_MAC, LabNeighbours};
 
@@ -31,11 +29,8 @@ pub(crate) struct Lab {
 
 impl Lab {
     pub fn new() -> Lab {
-        let d = Director::new(Settings::default(), 1, Box::new(SplitMix64(3)));
-        let mut e = Engine::new(d);
-        lab::configure(&mut e);
         Lab {
-            e,
+            e: lab::engine(),
             n: Box::new(LabNeighbours),
             now: Time(1000),
             ext: lab::EXT,

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::rewrite::{self, wr16};
 use super::{DropReason, Engine, Frame, IcmpAnswer, Neighbours, Parsed, TxKind, Verdict};
 use crate::addr::fold;
-use crate::dest::{TunConfig, TunCsum, TunType};
+use crate::dest::{DestId, TunConfig, TunCsum, TunType};
 use crate::wire::{L4Info, checksum, ethertype, ipproto};
 
 /// GUE's UDP source ports: the kernel's default local port range, as
@@ -55,19 +55,25 @@ impl Engine {
         &mut self,
         frame: &mut Frame<'_>,
         p: &Parsed<'_>,
+        dest: DestId,
         daddr: IpAddr,
-        tun: TunConfig,
         kind: TxKind,
         neigh: &dyn Neighbours,
     ) -> Verdict {
-        let Some(hop) = self.routes.lookup(&daddr) else {
+        let tun = self
+            .director
+            .table
+            .dest(dest)
+            .map(|d| d.tun)
+            .unwrap_or_default();
+        let Some(egress) = self.dest_hop(dest, &daddr, false).map(|c| c.hop.iface) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
         let outer_v6 = daddr.is_ipv6();
-        let Some(src) = self.routes.source_for(hop.iface, outer_v6) else {
+        let Some(src) = self.routes.source_for(egress, outer_v6) else {
             return Verdict::Drop(DropReason::NoSourceAddress);
         };
-        let mtu = self.routes.iface(hop.iface).map_or(1500, |i| i.mtu) as usize;
+        let mtu = self.routes.iface(egress).map_or(1500, |i| i.mtu) as usize;
         let ip_len = if outer_v6 { 40 } else { 20 };
         let encap = encap_len(&tun);
         let overhead = ip_len + encap;
@@ -192,10 +198,6 @@ impl Engine {
                 }
             }
         }
-        let hop = super::Hop {
-            iface: hop.iface,
-            next_hop: hop.next_hop,
-        };
-        self.finish(frame, hop, kind, neigh)
+        self.transmit_to_dest(frame, dest, daddr, false, kind, neigh)
     }
 }

@@ -6,12 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::addr::{Af, Protocol};
 use crate::command::{Command, DestConfig, OpError, ServiceConfig};
 use crate::dest::{FwdMethod, TunConfig, TunCsum, TunType};
-use crate::director::Director;
 use crate::engine::Engine;
 use crate::fwmark::FwmarkRule;
-use crate::rng::SplitMix64;
 use crate::service::ServiceKey;
-use crate::settings::Settings;
 use crate::time::Time;
 
 /// The IPv4 virtual address of every address-keyed IPv4 service.
@@ -217,9 +214,7 @@ fn tunnel_of(addr: &IpAddr) -> TunConfig {
 
 /// Build the kitchen sink, or say which command the tables refused.
 pub fn try_kitchen_sink() -> Result<Engine, OpError> {
-    let d = Director::new(Settings::default(), 1, Box::new(SplitMix64(3)));
-    let mut e = Engine::new(d);
-    super::configure(&mut e);
+    let mut e = super::engine();
     for cmd in sink_commands() {
         e.director.apply(&cmd, START)?;
     }
