@@ -12,11 +12,10 @@ use std::net::IpAddr;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
 use rvs_core::command::{DestConfig, ServiceConfig};
-use rvs_core::engine::{Engine, Frame, HEADROOM, IfaceId, Interface, StaticNeighbours, Verdict};
-use rvs_core::{Command, Director, FwdMethod, Protocol, ServiceKey, Settings, SplitMix64, Time};
+use rvs_core::engine::{Engine, Frame, HEADROOM, IfaceId, StaticNeighbours, Verdict, lab};
+use rvs_core::{Command, FwdMethod, Protocol, ServiceKey, Time};
 
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const EXT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+use rvs_core::engine::lab::{CLIENT_MAC, EXT_MAC};
 
 fn client(i: u32) -> ([u8; 4], u16) {
     ([198, 18, 0, 2 + (i % 250) as u8], 1024 + (i / 250) as u16)
@@ -52,25 +51,8 @@ impl Bench {
 /// An engine with one TCP service 198.18.0.100:80 → 10 dests with `fwd`, and `conns`
 /// established connections (three-way handshake done).
 fn setup(fwd: FwdMethod, conns: u32) -> (Bench, Vec<Vec<u8>>) {
-    let mut e = Engine::new(Director::new(
-        Settings::default(),
-        1,
-        Box::new(SplitMix64(1)),
-    ));
-    e.routes.add_interface(Interface {
-        name: "ext".into(),
-        mac: EXT_MAC,
-        mtu: 1500,
-        v4: vec![("198.18.0.1".parse().expect("ip"), 24)],
-        v6: vec![],
-    });
-    e.routes.add_interface(Interface {
-        name: "int".into(),
-        mac: [2, 0, 0, 0, 0, 2],
-        mtu: 1500,
-        v4: vec![("198.18.1.1".parse().expect("ip"), 24)],
-        v6: vec![],
-    });
+    // The lab topology (rvs_core::engine::lab); neighbours from a hash table.
+    let mut e = lab::engine();
     e.fullnat
         .add_local_address(None, "198.18.1.200".parse().expect("ip"));
     let key = ServiceKey::Addr {
