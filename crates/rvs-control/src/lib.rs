@@ -1,0 +1,1 @@
+//! rvsd's control-socket protocol (requests, replies, framing) and its client.

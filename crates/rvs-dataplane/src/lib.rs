@@ -1,0 +1,1 @@
+//! rvs's data plane: AF_XDP workers running the packet engine.

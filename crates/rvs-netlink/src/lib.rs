@@ -1,0 +1,1 @@
+//! rtnetlink glue for rvs: interfaces, routes, neighbour cache, addresses.

@@ -1,0 +1,3 @@
+//! rvsd, the director daemon.
+
+fn main() {}
