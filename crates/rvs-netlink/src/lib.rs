@@ -15,9 +15,10 @@
 mod addr;
 mod error;
 mod link;
-
+mod neigh;
 mod rt;
 
 pub use addr::{add_address, del_address};
 pub use error::NetlinkError;
 pub use link::{LinkInfo, RouteInfo, build_routes, link, routes};
+pub use neigh::{NeighCache, RESOLVE_INTERVAL};

@@ -49,6 +49,17 @@ impl Netns {
         sh(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
+        // No DAD on link-local addresses of new links: while the link-local address is
+        // tentative the kernel sends no neighbour solicitation at all.
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.name,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.accept_dad=0",
+        ]);
         ns
     }
 
