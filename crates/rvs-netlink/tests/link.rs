@@ -171,3 +171,18 @@ fn address_round_trip() {
     assert!(!line.contains("tentative"), "{line}");
     assert!(line.contains("nodad"), "{line}");
 }
+
+#[test]
+fn works_from_inside_a_tokio_runtime() {
+    if !privileged("works_from_inside_a_tokio_runtime") {
+        return;
+    }
+    let (a, _b) = pair();
+    let l = a.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async { link("eth0") })
+    });
+    assert_eq!(l.unwrap().v4, vec![("198.18.0.1".parse().unwrap(), 24)]);
+}

@@ -26,6 +26,12 @@ fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 #[test]
+fn handle_is_send_sync() {
+    fn check<T: Send + Sync + Neighbours>() {}
+    check::<NeighCache>();
+}
+
+#[test]
 fn follows_added_and_deleted_entries() {
     if !privileged("follows_added_and_deleted_entries") {
         return;
