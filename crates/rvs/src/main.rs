@@ -1,6 +1,7 @@
-//! `rvs`: the toolbox. Today: `rvs sim`, offline replay of flows or captured frames
-//! through a rule set.
+//! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a
+//! rule set), `rvs ctl` (talk to rvsd).
 
+mod ctl;
 mod frame_args;
 mod pcap;
 mod sim;
@@ -23,11 +24,14 @@ enum Cmd {
     /// Replay flow events through an ipvsadm rule set, offline, and show what the
     /// director would do.
     Sim(sim::SimArgs),
+    /// Send an ipvsadm command line to rvsd over its control socket.
+    Ctl(ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Sim(args) => sim::main(&args),
+        Cmd::Ctl(args) => ctl::main(&args),
     }
 }
