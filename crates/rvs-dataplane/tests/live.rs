@@ -1,0 +1,275 @@
+//! Privileged end-to-end test: client ns — director ns — server ns over veth pairs; the
+//! Dataplane runs in the director ns with a NAT UDP service, and a datagram from the
+//! client to the VIP reaches the server, whose answer comes back to the client.
+
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rvs_core::command::{Command as Cmd, DestConfig, ServiceConfig};
+use rvs_core::dest::FwdMethod;
+use rvs_core::engine::Engine;
+use rvs_core::service::ServiceKey;
+use rvs_core::{Director, Protocol, Settings, SplitMix64};
+use rvs_dataplane::{Config, Dataplane, DataplaneStats};
+use rvs_xdp::XdpMode;
+
+fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test} needs root and RVS_REQUIRE_PRIV=1");
+    }
+    println!("SKIP (needs root): {test}");
+    false
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace, deleted on drop (also on panic).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(name: String) -> Netns {
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.name.as_str()];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// `ip netns exec <ns> python3 -c <code>`, stdout piped.
+    fn python(&self, code: &str) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A child process killed (by its pid) on drop.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
+        let mut child = self.0.take().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            false,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            format!("timeout; {}", String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{:06x}", (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff)
+}
+
+const VIP: &str = "198.18.0.100";
+const RIP: &str = "198.18.1.11";
+
+/// The engine: UDP VIP:9000 → NAT RIP:9000, rr.
+fn engine() -> Engine {
+    let mut e = Engine::new(Director::new(
+        Settings::default(),
+        7,
+        Box::new(SplitMix64(7)),
+    ));
+    let now = rvs_dataplane::now();
+    let key = ServiceKey::Addr {
+        proto: Protocol::Udp,
+        addr: VIP.parse().unwrap(),
+        port: 9000,
+    };
+    let mut s = ServiceConfig::new(key);
+    s.scheduler = "rr".into();
+    e.director.apply(&Cmd::AddService(s), now).unwrap();
+    let mut d = DestConfig::new(RIP.parse().unwrap(), 9000);
+    d.fwd = FwdMethod::Masq;
+    e.director.apply(&Cmd::AddDest(key, d), now).unwrap();
+    e
+}
+
+/// UDP sockets with SO_NO_CHECK: veth leaves checksums to "hardware" (CHECKSUM_PARTIAL),
+/// and a frame that went through AF_XDP is a new packet whose checksum nobody completes.
+const SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.bind(("0.0.0.0", 9000))
+s.settimeout(15)
+n = 0
+try:
+    while n < 3:
+        d, a = s.recvfrom(2048)
+        n += 1
+        print("got", d.decode(), "from", a[0], flush=True)
+        s.sendto(b"echo " + d, a)
+except socket.timeout:
+    pass
+"#;
+
+const CLIENT: &str = r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.settimeout(0.3)
+for i in range(30):
+    s.sendto(b"ping%d" % i, ("198.18.0.100", 9000))
+    try:
+        d, a = s.recvfrom(2048)
+        print("reply", d.decode(), "from", a[0], flush=True)
+        break
+    except socket.timeout:
+        pass
+"#;
+
+#[test]
+fn udp_through_the_director_reaches_the_server_and_back() {
+    if !privileged("udp_through_the_director_reaches_the_server_and_back") {
+        return;
+    }
+    let sfx = suffix();
+    let c = Netns::new(format!("rvsd{sfx}c"));
+    let d = Netns::new(format!("rvsd{sfx}d"));
+    let s = Netns::new(format!("rvsd{sfx}s"));
+    // client eth0 — director ext ; director int — server eth0
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+
+    // The director: a thread inside its namespace starts the data plane (every thread it
+    // spawns inherits the namespace), then waits for the word to shut it down.
+    let engine = Arc::new(Mutex::new(engine()));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (stats_tx, stats_rx) = mpsc::channel::<DataplaneStats>();
+    let path = format!("/run/netns/{}", d.name);
+    let e2 = Arc::clone(&engine);
+    let director = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = Config {
+            interfaces: vec!["ext".into(), "int".into()],
+            mode: XdpMode::Auto,
+            frames: 256,
+            ..Default::default()
+        };
+        let dp = match Dataplane::start(cfg, e2) {
+            Ok(dp) => {
+                ready_tx.send(Ok(())).unwrap();
+                dp
+            }
+            Err(e) => {
+                ready_tx.send(Err(format!("{e:?}"))).unwrap();
+                return;
+            }
+        };
+        let _ = stop_rx.recv_timeout(Duration::from_secs(60));
+        let _ = stats_tx.send(dp.stats());
+        dp.shutdown();
+    });
+    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    if let Err(e) = started {
+        director.join().unwrap();
+        panic!("Dataplane::start failed: {e}");
+    }
+
+    let server = Proc(Some(s.python(SERVER)));
+    std::thread::sleep(Duration::from_millis(300));
+    let client = Proc(Some(c.python(CLIENT)));
+    let (_, cout, cerr) = client.wait_output(Duration::from_secs(20));
+    stop_tx.send(()).unwrap();
+    let stats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let counters = engine.lock().unwrap().counters.clone();
+    let report = format!(
+        "client: {cout} {cerr}\nserver: {sout} {serr}\nstats: {stats:#?}\nengine: {counters:?}"
+    );
+    // The server got the datagram from the client's address (NAT keeps the source)...
+    assert!(
+        sout.contains("got ping") && sout.contains("from 198.18.0.2"),
+        "{report}"
+    );
+    // ...and its answer came back from the VIP.
+    assert!(
+        cout.contains("reply echo ping") && cout.contains(&format!("from {VIP}")),
+        "{report}"
+    );
+    assert!(stats.rx >= 2 && stats.tx >= 2, "{report}");
+    assert_eq!(stats.sockets.len(), 2, "{report}");
+    assert!(stats.sockets.iter().all(|s| !s.zero_copy), "veth is copy mode");
+    eprintln!("{report}");
+}
