@@ -23,7 +23,7 @@ fn encapsulated(vip: &str, client: &str, rip: &str, tun: TunConfig) -> (Vec<u8>,
         port: 53,
     };
     e.director
-        .apply(&Command::AddService(ServiceConfig::new(key.clone())), now)
+        .apply(&Command::AddService(ServiceConfig::new(key)), now)
         .unwrap();
     let mut d = DestConfig::new(ip(rip), 53);
     d.fwd = FwdMethod::Tunnel;
