@@ -30,7 +30,10 @@ impl Daemon {
         let d = Daemon { child, sock };
         let t0 = Instant::now();
         while !d.sock.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "rvsd did not create its socket");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "rvsd did not create its socket"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         d
@@ -53,7 +56,10 @@ impl Daemon {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "rvsd ignored SIGTERM");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "rvsd ignored SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -67,7 +73,11 @@ impl Drop for Daemon {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -90,7 +100,10 @@ fn commands_listings_errors_and_clean_exit() {
     .unwrap();
     let d = Daemon::start(&dir, &["--rules", rules.to_str().unwrap()]);
     let meta = std::fs::metadata(&d.sock).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
 
     let (code, out, _) = text(&d.ctl("-Ln"));
     assert_eq!(code, 0);
@@ -102,7 +115,10 @@ fn commands_listings_errors_and_clean_exit() {
          TCP  198.18.1.100:80 rr\n\
          \x20 -> 198.18.1.11:80               Route   1      0          0         \n"
     );
-    assert_eq!(text(&d.ctl("-a -t 198.18.1.100:80 -r 198.18.1.12 -g -w 2")).0, 0);
+    assert_eq!(
+        text(&d.ctl("-a -t 198.18.1.100:80 -r 198.18.1.12 -g -w 2")).0,
+        0
+    );
     assert_eq!(
         text(&d.ctl("-A -t 198.18.1.100:80 -s rr")),
         (255, String::new(), "Service already exists\n".into())
@@ -117,7 +133,10 @@ fn commands_listings_errors_and_clean_exit() {
     );
     let (code, out, _) = text(&d.ctl("-Sn"));
     assert_eq!(code, 0);
-    assert!(out.contains("-a -t 198.18.1.100:80 -r 198.18.1.12:80 -g -w 2\n"), "{out}");
+    assert!(
+        out.contains("-a -t 198.18.1.100:80 -r 198.18.1.12:80 -g -w 2\n"),
+        "{out}"
+    );
 
     // A second rvsd on the same socket is refused; the first keeps serving.
     let second = Command::new(env!("CARGO_BIN_EXE_rvsd"))
@@ -140,7 +159,11 @@ fn commands_listings_errors_and_clean_exit() {
 fn bad_rules_file_names_the_line_and_starts_nothing() {
     let dir = tmpdir("bad");
     let rules = dir.join("rules.txt");
-    std::fs::write(&rules, "-A -t 198.18.1.100:80 -s rr\n  -a -t 198.18.1.100:80 -r 198.18.1.11 -w x\n").unwrap();
+    std::fs::write(
+        &rules,
+        "-A -t 198.18.1.100:80 -s rr\n  -a -t 198.18.1.100:80 -r 198.18.1.11 -w x\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rvsd"))
         .arg("--control")
         .arg(dir.join("rvsd.sock"))
@@ -151,7 +174,10 @@ fn bad_rules_file_names_the_line_and_starts_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("{}:2:3: illegal weight specified", rules.display())),
+        err.contains(&format!(
+            "{}:2:3: illegal weight specified",
+            rules.display()
+        )),
         "{err}"
     );
     assert!(!dir.join("rvsd.sock").exists());
