@@ -8,7 +8,7 @@ use rvs_core::dest::FwdMethod;
 use rvs_core::engine::Engine;
 use rvs_core::service::ServiceKey;
 
-use crate::xdp_types::{Classes, FwmarkClass};
+use rvs_xdp::{Classes, FwmarkClass};
 
 /// TCP, UDP and SCTP: what a rule or service "of any protocol" stands for.
 const ALL_PROTOS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
@@ -16,7 +16,7 @@ const ALL_PROTOS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp]
 /// The classifier's maps for `engine`:
 /// - `services`: every address-keyed service as (VIP, proto, port) (port 0 = any port);
 /// - `fwmark`: every fwmark classifier rule whose mark has a service of the rule's
-///   family, one class per protocol (a rule of "any" protocol gives TCP, UDP and SCTP);
+///   family (a rule of any protocol gives a class of protocol 0 = TCP, UDP or SCTP);
 /// - `replies`: every NAT (Masq) dest, in its service or in the trash, as (RIP, proto,
 ///   rport) — the source of the real server's replies. A fwmark service's dests use the
 ///   protocols of the service's rules, and port 0 when the dest port is 0 (the packet's
@@ -41,14 +41,13 @@ pub fn classes_of(engine: &Engine) -> Classes {
         if !marks.contains(&(r.addr.is_ipv6(), r.mark)) {
             continue;
         }
-        for p in protos(r.proto) {
-            c.fwmark.push(FwmarkClass {
-                proto: p.number(),
-                prefix: r.addr,
-                plen: r.plen,
-                ports: r.ports.clone(),
-            });
-        }
+        c.fwmark.push(FwmarkClass {
+            // 0 = any of TCP, UDP, SCTP, as the rule's `None`.
+            proto: r.proto.map_or(0, Protocol::number),
+            prefix: r.addr,
+            plen: r.plen,
+            ports: r.ports.clone(),
+        });
     }
     // NAT dests: live ones through their services, deleted ones still referenced by
     // connections through the trash.
@@ -231,7 +230,7 @@ mod tests {
             .map(|f| (f.proto, f.prefix, f.plen))
             .collect();
         let net: IpAddr = "198.18.0.0".parse().unwrap();
-        assert_eq!(got, vec![(6, net, 24), (17, net, 24), (132, net, 24)]);
+        assert_eq!(got, vec![(0, net, 24)]);
         let replies: Vec<_> = c.replies.into_iter().collect();
         assert_eq!(
             replies,

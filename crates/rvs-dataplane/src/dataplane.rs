@@ -180,8 +180,18 @@ impl Dataplane {
             } else {
                 BindMode::Auto
             };
+            // The link reports the queues allocated; the kernel binds only to the ones
+            // in use (e.g. veth allocates one per CPU, uses one): stop at the first
+            // queue it refuses.
             for q in 0..queues {
-                let port = XdpPort::open(*ifindex, q, cfg.frames, bind)?;
+                let port = match XdpPort::open(*ifindex, q, cfg.frames, bind) {
+                    Ok(p) => p,
+                    Err(XskError::Socket {
+                        source: xdp::socket::SocketError::Bind(e),
+                        ..
+                    }) if q > 0 && e.raw_os_error() == Some(libc::EINVAL) => break,
+                    Err(e) => return Err(e.into()),
+                };
                 classifier.register_xsk(*ifindex, q, port.raw_fd())?;
                 sockets.push(SocketInfo {
                     interface: name.clone(),
@@ -199,7 +209,11 @@ impl Dataplane {
             hold_ms: cfg.hold.as_millis().min(u64::MAX as u128) as u64,
         };
         let resolver: Arc<dyn Resolver> = neigh.clone();
-        let (e2, s2, c2) = (Arc::clone(&engine), Arc::clone(&stop), Arc::clone(&counters));
+        let (e2, s2, c2) = (
+            Arc::clone(&engine),
+            Arc::clone(&stop),
+            Arc::clone(&counters),
+        );
         let worker = std::thread::Builder::new()
             .name("rvs-dataplane".into())
             .spawn(move || {
