@@ -16,3 +16,13 @@ pub mod xsk;
 pub use classes::classes_of;
 pub use dataplane::{Config, Dataplane, DataplaneError, DataplaneStats, SocketInfo, now};
 pub use rvs_xdp::{Classes, FwmarkClass, XdpMode};
+
+#[cfg(test)]
+mod tests {
+    /// rvsd shares the data plane between its control thread and signal handling.
+    #[test]
+    fn dataplane_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Dataplane>();
+    }
+}

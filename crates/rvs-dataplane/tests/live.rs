@@ -56,10 +56,11 @@ impl Netns {
         sh(&v);
     }
 
-    /// `ip netns exec <ns> python3 -c <code>`, stdout piped.
-    fn python(&self, code: &str) -> Child {
+    /// `ip netns exec <ns> python3 -c <code> <args>`, stdout piped.
+    fn python(&self, code: &str, args: &[&str]) -> Child {
         Command::new("ip")
             .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -128,24 +129,31 @@ const RIP: &str = "198.18.1.11";
 
 /// The engine: UDP VIP:9000 → NAT RIP:9000, rr.
 fn engine() -> Engine {
-    let mut e = Engine::new(Director::new(
+    let e = Engine::new(Director::new(
         Settings::default(),
         7,
         Box::new(SplitMix64(7)),
     ));
+    let e = Arc::new(Mutex::new(e));
+    add_service(&e, 9000);
+    Arc::try_unwrap(e).unwrap().into_inner().unwrap()
+}
+
+/// Add UDP VIP:port → NAT RIP:port.
+fn add_service(e: &Mutex<Engine>, port: u16) {
+    let mut e = e.lock().unwrap();
     let now = rvs_dataplane::now();
     let key = ServiceKey::Addr {
         proto: Protocol::Udp,
         addr: VIP.parse().unwrap(),
-        port: 9000,
+        port,
     };
     let mut s = ServiceConfig::new(key);
     s.scheduler = "rr".into();
     e.director.apply(&Cmd::AddService(s), now).unwrap();
-    let mut d = DestConfig::new(RIP.parse().unwrap(), 9000);
+    let mut d = DestConfig::new(RIP.parse().unwrap(), port);
     d.fwd = FwdMethod::Masq;
     e.director.apply(&Cmd::AddDest(key, d), now).unwrap();
-    e
 }
 
 /// UDP sockets with SO_NO_CHECK: veth leaves checksums to "hardware" (CHECKSUM_PARTIAL),
@@ -153,40 +161,46 @@ fn engine() -> Engine {
 /// Measured: without SO_NO_CHECK the director forwards all 30 datagrams and the server's
 /// stack drops every one (bad UDP checksum).
 const SERVER: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
-s.bind(("0.0.0.0", 9000))
-s.settimeout(15)
-n = 0
-try:
-    while n < 1:
+import socket, select
+socks = []
+for port in (9000, 9001):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+    s.bind(("0.0.0.0", port))
+    socks.append(s)
+seen = set()
+while len(seen) < 2:
+    r, _, _ = select.select(socks, [], [], 15)
+    if not r:
+        break
+    for s in r:
         d, a = s.recvfrom(2048)
-        n += 1
-        print("got", d.decode(), "from", a[0], flush=True)
+        port = s.getsockname()[1]
+        seen.add(port)
+        print("got", d.decode(), "on", port, "from", a[0], flush=True)
         s.sendto(b"echo " + d, a)
-except socket.timeout:
-    pass
 "#;
 
 const CLIENT: &str = r#"
-import socket, time
+import socket, sys
+port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
 s.settimeout(0.3)
-for i in range(30):
-    s.sendto(b"ping%d" % i, ("198.18.0.100", 9000))
+for i in range(int(sys.argv[2])):
+    s.sendto(b"ping%d" % i, ("198.18.0.100", port))
     try:
         d, a = s.recvfrom(2048)
-        print("reply", d.decode(), "from", a[0], flush=True)
+        print("reply", d.decode(), "from", a[0], a[1], flush=True)
         break
     except socket.timeout:
         pass
 "#;
 
 #[test]
-fn udp_through_the_director_reaches_the_server_and_back() {
-    if !privileged("udp_through_the_director_reaches_the_server_and_back") {
+fn udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_services() {
+    if !privileged("udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_services")
+    {
         return;
     }
     let sfx = suffix();
@@ -213,11 +227,10 @@ fn udp_through_the_director_reaches_the_server_and_back() {
     s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
 
     // The director: a thread inside its namespace starts the data plane (every thread it
-    // spawns inherits the namespace), then waits for the word to shut it down.
+    // spawns inherits the namespace), then serves refresh requests until told to stop.
     let engine = Arc::new(Mutex::new(engine()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let (stats_tx, stats_rx) = mpsc::channel::<DataplaneStats>();
+    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
     let path = format!("/run/netns/{}", d.name);
     let e2 = Arc::clone(&engine);
     let director = std::thread::spawn(move || {
@@ -241,8 +254,15 @@ fn udp_through_the_director_reaches_the_server_and_back() {
                 return;
             }
         };
-        let _ = stop_rx.recv_timeout(Duration::from_secs(60));
-        let _ = stats_tx.send(dp.stats());
+        while let Ok(m) = msg_rx.recv_timeout(Duration::from_secs(60)) {
+            match m {
+                Msg::Refresh(done) => done.send(format!("{:?}", dp.refresh())).unwrap(),
+                Msg::Stop(stats) => {
+                    stats.send(dp.stats()).unwrap();
+                    break;
+                }
+            }
+        }
         dp.shutdown();
     });
     let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
@@ -251,31 +271,46 @@ fn udp_through_the_director_reaches_the_server_and_back() {
         panic!("Dataplane::start failed: {e}");
     }
 
-    let server = Proc(Some(s.python(SERVER)));
+    let server = Proc(Some(s.python(SERVER, &[])));
     std::thread::sleep(Duration::from_millis(300));
-    let client = Proc(Some(c.python(CLIENT)));
-    let (_, cout, cerr) = client.wait_output(Duration::from_secs(20));
-    stop_tx.send(()).unwrap();
+    let (_, cout, cerr) =
+        Proc(Some(c.python(CLIENT, &["9000", "30"]))).wait_output(Duration::from_secs(20));
+    // A service added after start is not redirected until refresh.
+    add_service(&engine, 9001);
+    let (_, cout_before, _) =
+        Proc(Some(c.python(CLIENT, &["9001", "2"]))).wait_output(Duration::from_secs(20));
+    let (done_tx, done_rx) = mpsc::channel();
+    msg_tx.send(Msg::Refresh(done_tx)).unwrap();
+    let refreshed = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (_, cout_after, _) =
+        Proc(Some(c.python(CLIENT, &["9001", "30"]))).wait_output(Duration::from_secs(20));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    msg_tx.send(Msg::Stop(stats_tx)).unwrap();
     let stats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     director.join().unwrap();
     let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
     let counters = engine.lock().unwrap().counters.clone();
     let report = format!(
-        "client: {cout} {cerr}\nserver: {sout} {serr}\nstats: {stats:#?}\nengine: {counters:?}"
+        "client: {cout} {cerr}\nbefore refresh: {cout_before}\nrefresh: {refreshed}\n\
+         after refresh: {cout_after}\nserver: {sout} {serr}\nstats: {stats:#?}\n\
+         engine: {counters:?}"
     );
     // The server got the datagram from the client's address (NAT keeps the source)...
+    assert!(sout.contains("on 9000 from 198.18.0.2"), "{report}");
+    // ...and its answer came back from VIP:9000.
     assert!(
-        sout.contains("got ping") && sout.contains("from 198.18.0.2"),
+        cout.contains("reply echo ping") && cout.contains(&format!("from {VIP} 9000")),
         "{report}"
     );
-    // ...and its answer came back from the VIP.
+    assert!(cout_before.is_empty(), "{report}");
+    assert_eq!(refreshed, "Ok(())", "{report}");
     assert!(
-        cout.contains("reply echo ping") && cout.contains(&format!("from {VIP}")),
+        cout_after.contains(&format!("from {VIP} 9001")) && sout.contains("on 9001"),
         "{report}"
     );
-    assert!(stats.rx >= 2 && stats.tx >= 2, "{report}");
+    assert!(stats.rx >= 4 && stats.tx >= 4, "{report}");
     let cls = stats.classifier.expect("classifier counters");
-    assert!(cls.hit_service >= 1 && cls.hit_reply >= 1, "{report}");
+    assert!(cls.hit_service >= 2 && cls.hit_reply >= 2, "{report}");
     // Every frame the worker held for a next hop was sent once the kernel resolved it.
     assert_eq!(stats.unresolved_dropped, 0, "{report}");
     assert_eq!(stats.unresolved_sent, stats.unresolved_held, "{report}");
@@ -285,4 +320,9 @@ fn udp_through_the_director_reaches_the_server_and_back() {
         "veth is copy mode"
     );
     eprintln!("{report}");
+}
+
+enum Msg {
+    Refresh(mpsc::Sender<String>),
+    Stop(mpsc::Sender<DataplaneStats>),
 }
