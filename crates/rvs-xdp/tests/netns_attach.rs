@@ -213,3 +213,68 @@ fn unknown_interface_is_a_typed_error() {
     assert!(e.contains("nosuchif0"), "{e}");
     assert!(ns.run(|| decap::detach("nosuchif0").is_err()));
 }
+
+#[test]
+fn live_frames_are_classified_on_the_attached_interface() {
+    if !privileged("XDP attach in a netns") {
+        return;
+    }
+    let ns = Netns::new();
+    // va sends, vb receives with the classifier on it.
+    let vb_mac = {
+        let l = ns.link("vb");
+        let i = l.find("link/ether ").unwrap();
+        l[i + 11..i + 28].to_string()
+    };
+    ns.ip(&["addr", "add", "198.18.9.1/24", "dev", "va"]);
+    ns.ip(&[
+        "neigh",
+        "add",
+        "198.18.9.100",
+        "lladdr",
+        &vb_mac,
+        "dev",
+        "va",
+        "nud",
+        "permanent",
+    ]);
+    let c = ns.run(|| {
+        let mut c = Classifier::load().unwrap();
+        c.attach("vb", XdpMode::Auto).unwrap();
+        let mut classes = rvs_xdp::Classes::default();
+        classes
+            .services
+            .insert(("198.18.9.100".parse().unwrap(), 17, 80));
+        c.set_classes(&classes).unwrap();
+        let s = std::net::UdpSocket::bind("198.18.9.1:0").unwrap();
+        for port in [80, 80, 80, 81] {
+            s.send_to(b"x", ("198.18.9.100", port)).unwrap();
+        }
+        c
+    });
+    // Delivery through the veth is asynchronous: wait (bounded) for the counters.
+    let mut got = c.counters().unwrap();
+    for _ in 0..100 {
+        if got.hit_service >= 3 && got.not_ours >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        got = c.counters().unwrap();
+    }
+    assert_eq!(got.hit_service, 3, "{got:?}");
+    // No socket is registered for vb's queue: the hits went to the kernel.
+    assert_eq!(got.no_xsk, 3, "{got:?}");
+    assert_eq!(got.redirected, 0);
+    assert!(got.not_ours >= 1, "{got:?}");
+}
+
+#[test]
+fn register_xsk_rejects_a_socket_that_is_not_af_xdp() {
+    if !privileged("classifier load") {
+        return;
+    }
+    let mut c = Classifier::load().unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(c.register_xsk(1, 0, udp.as_raw_fd()).is_err());
+    assert!(!c.unregister_xsk(1, 0).unwrap(), "nothing was registered");
+}
