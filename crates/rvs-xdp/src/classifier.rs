@@ -313,3 +313,30 @@ fn sync_set(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Classifier>();
+    }
+
+    #[test]
+    fn passed_and_hits_sum_their_parts() {
+        let c = ClassifierCounters {
+            not_ours: 1,
+            malformed: 2,
+            fragments: 4,
+            no_xsk: 8,
+            redirect_failed: 16,
+            hit_service: 32,
+            hit_icmp: 64,
+            ..ClassifierCounters::default()
+        };
+        assert_eq!(c.passed(), 31);
+        assert_eq!(c.hits(), 96);
+    }
+}

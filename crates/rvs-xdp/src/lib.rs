@@ -9,6 +9,8 @@
 //!
 //! docs/xdp.md describes the rules, the maps and the counters.
 
+#![warn(missing_docs)]
+
 mod classes;
 mod classifier;
 pub mod decap;
@@ -21,7 +23,7 @@ pub use classes::{Classes, FwmarkClass};
 pub use classifier::{Classifier, ClassifierCounters};
 pub use error::XdpError;
 pub use maps::{FW_MAX, FW_PORTS, FwClassEntry, RangeValue, RvsKey, XskKey};
-pub use mode::XdpMode;
+pub use mode::{BadXdpMode, XdpMode};
 
 /// The compiled classifier object (`bpf/rvs_xdp.c`).
 pub(crate) static RVS_XDP_OBJ: &[u8] =

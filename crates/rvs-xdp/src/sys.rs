@@ -266,9 +266,11 @@ fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<i64> {
     }
 }
 
-/// Detach every XDP bpf_link on `ifindex` (in this network namespace's view of link
-/// ifindexes). Returns how many were detached.
-pub(crate) fn detach_xdp_links(ifindex: u32) -> Result<usize, XdpError> {
+/// Detach the XDP bpf_links on `ifindex` whose program is one of `progs` (link info
+/// carries an ifindex but no namespace, so the program ids rtnetlink reported for this
+/// interface keep links of a same-numbered interface elsewhere safe). Returns how many
+/// were detached.
+pub(crate) fn detach_xdp_links(ifindex: u32, progs: &[u32]) -> Result<usize, XdpError> {
     let mut id = 0u32;
     let mut detached = 0;
     for _ in 0..100_000 {
@@ -297,8 +299,9 @@ pub(crate) fn detach_xdp_links(ifindex: u32) -> Result<usize, XdpError> {
             continue;
         }
         let ty = u32_of(&info[0..4]);
+        let prog = u32_of(&info[8..12]);
         let link_if = u32_of(&info[16..20]);
-        if ty != BPF_LINK_TYPE_XDP || link_if != ifindex {
+        if ty != BPF_LINK_TYPE_XDP || link_if != ifindex || !progs.contains(&prog) {
             continue;
         }
         let mut a = [0u8; 16];
@@ -317,7 +320,8 @@ pub(crate) fn clear_xdp(ifindex: u32) -> Result<Vec<u32>, XdpError> {
     if progs.is_empty() {
         return Ok(Vec::new());
     }
-    detach_xdp_links(ifindex)?;
+    let ids: Vec<u32> = progs.iter().map(|p| p.0).collect();
+    detach_xdp_links(ifindex, &ids)?;
     for &(_, flags) in &progs {
         match netlink_set_xdp(ifindex, None, flags) {
             Ok(()) => {}
