@@ -148,7 +148,15 @@ impl Dataplane {
             return Err(DataplaneError::NoInterfaces);
         }
         let (routes, ids) = rvs_netlink::build_routes(&cfg.interfaces)?;
-        lock(&engine).routes = routes;
+        {
+            let mut e = lock(&engine);
+            let old = e.routes.generation();
+            e.routes = routes;
+            // The engine caches each dest's hop per routes generation; keep generations
+            // increasing across the swap so no cached hop of the old table survives.
+            let first = IfaceId(0);
+            while e.routes.generation() <= old && e.routes.iface_mut(first).is_some() {}
+        }
         let neigh = NeighCache::start(&ids)?;
         match Self::start_rest(&cfg, engine, &ids, Arc::clone(&neigh)) {
             Ok(d) => Ok(d),
