@@ -110,6 +110,10 @@ static __always_inline int in_replies(__u8 family, __u8 proto, __be16 port, cons
 	struct rvs_key k;
 
 	mkkey(&k, family, proto, port, addr);
+	if (bpf_map_lookup_elem(&rvs_replies, &k))
+		return 1;
+	/* A NAT dest of a fwmark or port-0 service has port 0: any source port. */
+	k.port = 0;
 	return bpf_map_lookup_elem(&rvs_replies, &k) != NULL;
 }
 

@@ -21,7 +21,11 @@ fn classes() -> Classes {
             (ip("fd00:1::100"), 17, 9000),
             (ip("198.18.1.101"), 6, 0),
         ]),
-        replies: BTreeSet::from([(ip("198.18.2.11"), 6, 8080), (ip("fd00:2::11"), 6, 8080)]),
+        replies: BTreeSet::from([
+            (ip("198.18.2.11"), 6, 8080),
+            (ip("fd00:2::11"), 6, 8080),
+            (ip("198.18.2.21"), 17, 0),
+        ]),
         locals: BTreeMap::from([
             (ip("198.18.2.2"), (40000, 50000)),
             (ip("fd00:2::2"), (40000, 50000)),
@@ -206,6 +210,16 @@ fn every_rule_hits_and_misses() {
         (
             "from rip:8081",
             frame("198.18.2.11", 8081, "198.18.0.2", 5555, 6),
+            NotOurs,
+        ),
+        (
+            "reply from a port-0 nat dest, any port",
+            frame("198.18.2.21", 5353, "198.18.0.2", 5555, 17),
+            Reply,
+        ),
+        (
+            "tcp from a port-0 udp nat dest",
+            frame("198.18.2.21", 5353, "198.18.0.2", 5555, 6),
             NotOurs,
         ),
         (

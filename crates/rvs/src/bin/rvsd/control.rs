@@ -5,27 +5,29 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use rvs_control::frame::{self, FrameError};
 use rvs_control::{Reply, Request, exec};
 use rvs_core::Time;
 use rvs_core::engine::Engine;
+use rvs_dataplane::{Config, Dataplane};
+use rvs_xdp::XdpMode;
 
-/// rvsd's one clock: milliseconds since start, shared by commands and the data plane.
+/// rvsd's one clock: the data plane's (`CLOCK_MONOTONIC`, ms), so commands and packets
+/// move the engine along the same time line.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock(Instant);
+pub struct Clock;
 
 impl Clock {
-    /// Start counting now.
+    /// The clock.
     pub fn start() -> Clock {
-        Clock(Instant::now())
+        Clock
     }
 
     /// The current time.
     pub fn now(&self) -> Time {
-        Time(self.0.elapsed().as_millis() as u64)
+        rvs_dataplane::now()
     }
 }
 
@@ -38,11 +40,7 @@ pub fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
 /// The data plane, or nothing when rvsd runs without interfaces.
 #[derive(Clone)]
 pub struct Plane {
-    inner: Arc<Mutex<Option<PlaneState>>>,
-}
-
-struct PlaneState {
-    interfaces: Vec<String>,
+    inner: Arc<Mutex<Option<Dataplane>>>,
 }
 
 impl Plane {
@@ -50,23 +48,41 @@ impl Plane {
     pub fn start(
         interfaces: &[String],
         xdp_mode: &str,
-        _engine: Arc<Mutex<Engine>>,
-        _clock: Clock,
+        engine: Arc<Mutex<Engine>>,
     ) -> anyhow::Result<Plane> {
         if interfaces.is_empty() {
             return Ok(Plane {
                 inner: Arc::new(Mutex::new(None)),
             });
         }
-        let _ = xdp_mode;
-        bail!("the data plane is not wired into rvsd yet");
+        let mode: XdpMode = xdp_mode
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--xdp-mode {xdp_mode}: {e}"))?;
+        let cfg = Config {
+            interfaces: interfaces.to_vec(),
+            mode,
+            ..Config::default()
+        };
+        let dp = Dataplane::start(cfg, engine).context("cannot start the data plane")?;
+        let st = dp.stats();
+        for (ifname, mode) in &st.xdp_modes {
+            tracing::info!(interface = %ifname, %mode, "XDP classifier attached");
+        }
+        for s in &st.sockets {
+            tracing::info!(interface = %s.interface, queue = s.queue, zero_copy = s.zero_copy, "AF_XDP socket");
+        }
+        Ok(Plane {
+            inner: Arc::new(Mutex::new(Some(dp))),
+        })
     }
 
     /// Bring the classifier maps in line with the service table.
     pub fn refresh(&self) {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(st) = guard.as_ref() {
-            tracing::debug!(interfaces = ?st.interfaces, "refresh");
+        if let Some(dp) = guard.as_ref()
+            && let Err(e) = dp.refresh()
+        {
+            tracing::error!("cannot update the XDP classifier: {e}");
         }
     }
 
@@ -74,8 +90,30 @@ impl Plane {
     pub fn status(&self, engine: &Engine) -> serde_json::Value {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let c = &engine.counters;
+        let dataplane = guard.as_ref().map(|dp| {
+            let s = dp.stats();
+            let cl = s.classifier.as_ref().map(|c| {
+                serde_json::json!({
+                    "seen": c.seen, "redirected": c.redirected, "passed": c.passed(),
+                    "hits": c.hits(), "no_xsk": c.no_xsk, "redirect_failed": c.redirect_failed,
+                    "malformed": c.malformed, "fragments": c.fragments,
+                })
+            });
+            serde_json::json!({
+                "rx": s.rx, "tx": s.tx, "tx_copied": s.tx_copied, "tx_failed": s.tx_failed,
+                "passed_in_userspace": s.passed_in_userspace, "dropped": s.dropped,
+                "unresolved_held": s.unresolved_held, "unresolved_sent": s.unresolved_sent,
+                "unresolved_dropped": s.unresolved_dropped, "no_port": s.no_port,
+                "sockets": s.sockets.iter().map(|k| serde_json::json!({
+                    "interface": k.interface, "queue": k.queue, "zero_copy": k.zero_copy,
+                })).collect::<Vec<_>>(),
+                "xdp_modes": s.xdp_modes.iter().map(|(i, m)| (i.clone(), m.to_string()))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+                "classifier": cl,
+            })
+        });
         serde_json::json!({
-            "interfaces": guard.as_ref().map(|s| s.interfaces.clone()).unwrap_or_default(),
+            "dataplane": dataplane,
             "engine": {
                 "rx": c.rx, "tx": c.tx, "unresolved": c.unresolved, "passed": c.passed,
                 "dropped": c.dropped,
@@ -87,8 +125,14 @@ impl Plane {
 
     /// Stop the workers and detach from every interface.
     pub fn shutdown(&self) {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        guard.take();
+        let dp = {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            guard.take()
+        };
+        if let Some(dp) = dp {
+            dp.shutdown();
+            tracing::info!("data plane stopped, XDP detached");
+        }
     }
 }
 

@@ -108,7 +108,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let plane = control::Plane::start(&args.interfaces, &args.xdp_mode, engine.clone(), clock);
+    let plane = control::Plane::start(&args.interfaces, &args.xdp_mode, engine.clone());
     let plane = match plane {
         Ok(p) => p,
         Err(e) => {
