@@ -1,8 +1,10 @@
-//! `rvs`: the toolbox. Today: `rvs sim`, offline replay of flows or captured frames
-//! through a rule set.
+//! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
+//! set), `rvs lab` (network-namespace labs) and `rvs rs-setup` (real-server preparation).
 
 mod frame_args;
+mod lab;
 mod pcap;
+mod rs_setup;
 mod sim;
 mod sim_pcap;
 
@@ -23,11 +25,17 @@ enum Cmd {
     /// Replay flow events through an ipvsadm rule set, offline, and show what the
     /// director would do.
     Sim(sim::SimArgs),
+    /// Network-namespace labs: director, real servers, client (root).
+    Lab(lab::LabArgs),
+    /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
+    RsSetup(rs_setup::RsSetupArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Sim(args) => sim::main(&args),
+        Cmd::Lab(args) => lab::main(args),
+        Cmd::RsSetup(args) => rs_setup::main(&args),
     }
 }
