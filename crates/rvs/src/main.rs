@@ -1,9 +1,12 @@
-//! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a
-//! rule set), `rvs ctl` (talk to rvsd).
+//! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
+//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs) and `rvs rs-setup`
+//! (real-server preparation).
 
 mod ctl;
 mod frame_args;
+mod lab;
 mod pcap;
+mod rs_setup;
 mod sim;
 mod sim_pcap;
 
@@ -26,6 +29,10 @@ enum Cmd {
     Sim(sim::SimArgs),
     /// Send an ipvsadm command line to rvsd over its control socket.
     Ctl(ctl::CtlArgs),
+    /// Network-namespace labs: director, real servers, client (root).
+    Lab(lab::LabArgs),
+    /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
+    RsSetup(rs_setup::RsSetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +40,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Sim(args) => sim::main(&args),
         Cmd::Ctl(args) => ctl::main(&args),
+        Cmd::Lab(args) => lab::main(args),
+        Cmd::RsSetup(args) => rs_setup::main(&args),
     }
 }
