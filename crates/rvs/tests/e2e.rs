@@ -1,0 +1,360 @@
+//! End to end, as root: `rvs lab` with rvsd on XDP + AF_XDP in network namespaces, real
+//! kernel TCP/UDP stacks on both sides, every forwarding method over IPv4 and IPv6.
+//!
+//! Without root the tests print `SKIP (needs root)` and pass, unless `RVS_REQUIRE_PRIV=1`
+//! (CI), where a skip fails. The tests of this file run one at a time (each builds a lab
+//! of six namespaces and runs rvsd; the machine has two cores).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const RVS: &str = env!("CARGO_BIN_EXE_rvs");
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+const VIP4: &str = "198.18.1.100";
+const VIP6: &str = "fd00:1::100";
+
+fn privileged(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("RVS_REQUIRE_PRIV").as_deref() != Ok("1"),
+        "{what} needs root and RVS_REQUIRE_PRIV=1 forbids skipping"
+    );
+    eprintln!("SKIP (needs root): {what}");
+    false
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    out
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A lab, taken down on drop (also when a test panics).
+struct Lab {
+    name: String,
+}
+
+impl Lab {
+    fn up(mode: &str, extra: &[&str]) -> Lab {
+        let name = format!("rvse{:06x}", std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32) ^ rand_u32());
+        let name = name[..10.min(name.len())].to_string();
+        let lab = Lab { name };
+        ok(Command::new(RVS)
+            .args(["lab", "up", "--mode", mode, "--name", &lab.name, "--rvsd", RVSD])
+            .args(extra));
+        lab
+    }
+
+    fn ns(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+
+    fn state(&self) -> PathBuf {
+        PathBuf::from(format!("/run/rvs/lab/{}", self.name))
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.state().join("rvsd.sock")
+    }
+
+    fn exec(&self, node: &str, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", &self.ns(node)]).args(args))
+    }
+
+    /// `rvs lab client KIND TARGET --count N` from the client: answers per server.
+    fn tally(&self, kind: &str, target: &str, count: u32) -> BTreeMap<String, u64> {
+        let out = self.exec(
+            "client",
+            &[RVS, "lab", "client", kind, target, "--count", &count.to_string()],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
+            .collect()
+    }
+
+    fn ctl(&self, args: &str) -> String {
+        ok(Command::new(RVS)
+            .args(["ctl", "--control"])
+            .arg(self.sock())
+            .arg("--")
+            .args(args.split_whitespace()))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = ok(Command::new(RVS).args(["ctl", "--status", "--control"]).arg(self.sock()));
+        serde_json::from_str(&out).expect("status JSON")
+    }
+
+    /// A counter of an interface inside a node.
+    fn counter(&self, node: &str, ifname: &str, which: &str) -> u64 {
+        let out = self.exec("client", &["true"]);
+        assert!(out.status.success());
+        let text = ok(Command::new("ip").args(["netns", "exec", &self.ns(node), "cat"]).arg(
+            format!("/sys/class/net/{ifname}/statistics/{which}"),
+        ));
+        text.trim().parse().expect("counter")
+    }
+
+    fn rvsd_pid(&self) -> i32 {
+        let text = std::fs::read_to_string(self.state().join("pids/rvsd.pid")).expect("rvsd pid file");
+        text.split_whitespace().next().and_then(|p| p.parse().ok()).expect("pid")
+    }
+
+    fn xdp_attached(&self) -> bool {
+        let out = ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", "eth1"]));
+        out.contains("prog/xdp") || out.contains(" xdp")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(RVS).args(["lab", "down", "--name", &self.name]).output();
+    }
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    u32::from_ne_bytes(b)
+}
+
+/// Every request answered, and rr over three servers: equal within one.
+fn assert_spread(t: &BTreeMap<String, u64>, count: u64, what: &str) {
+    assert_eq!(t.get("failed"), Some(&0), "{what}: {t:?}");
+    let per: Vec<u64> = ["rs1", "rs2", "rs3"].iter().map(|k| t.get(*k).copied().unwrap_or(0)).collect();
+    assert_eq!(per.iter().sum::<u64>(), count, "{what}: {t:?}");
+    let (lo, hi) = (per.iter().min().copied().unwrap_or(0), per.iter().max().copied().unwrap_or(0));
+    assert!(hi - lo <= 1, "{what}: rr must spread evenly: {t:?}");
+}
+
+/// The `Conns` column of each service line of `-Ln --stats`.
+fn service_conns(stats: &str) -> BTreeMap<String, u64> {
+    stats
+        .lines()
+        .filter(|l| l.starts_with("TCP ") || l.starts_with("UDP "))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some((format!("{} {}", w.first()?, w.get(1)?), w.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// HTTP through curl from the client: the response headers (the server's view of the
+/// connection: X-Peer, X-Local).
+fn curl_headers(lab: &Lab, url: &str) -> String {
+    let out = lab.exec("client", &["curl", "-s", "-g", "-m", "5", "-D", "-", "-o", "/dev/null", url]);
+    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn header<'a>(headers: &'a str, name: &str) -> &'a str {
+    headers
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {name} in {headers}"))
+}
+
+/// The traffic every method must carry: HTTP and UDP echo, IPv4 and IPv6, 30 each.
+fn traffic(lab: &Lab) {
+    let targets = [
+        ("http", VIP4.to_string()),
+        ("udp", format!("{VIP4}:9000")),
+        ("http", format!("[{VIP6}]")),
+        ("udp", format!("[{VIP6}]:9000")),
+    ];
+    for (kind, target) in &targets {
+        let t = lab.tally(kind, target, 30);
+        assert_spread(&t, 30, &format!("{kind} {target}"));
+    }
+    let stats = lab.ctl("-Ln --stats");
+    let conns = service_conns(&stats);
+    for svc in [
+        format!("TCP {VIP4}:80"),
+        format!("UDP {VIP4}:9000"),
+        format!("TCP [{VIP6}]:80"),
+        format!("UDP [{VIP6}]:9000"),
+    ] {
+        assert_eq!(conns.get(&svc), Some(&30), "{svc} in\n{stats}");
+    }
+    // The connection table holds them (TCP in TIME_WAIT for 2 min, UDP for 5).
+    let table = lab.ctl("-Lnc");
+    let v4 = table.lines().filter(|l| l.contains("198.18.0.2:")).count();
+    assert!((60..=66).contains(&v4), "{v4} IPv4 connections in\n{table}");
+    let st = lab.status();
+    assert_eq!(st["dataplane"]["unresolved_dropped"], 0, "{st:#}");
+    assert_eq!(st["dataplane"]["tx_failed"], 0, "{st:#}");
+}
+
+/// DR and TUN: replies go from the real servers to the router, not through the director.
+/// Frames towards the director are counted by its bridge port on the router (`dir1`).
+fn replies_bypass_director(lab: &Lab) {
+    let before = lab.counter("router", "dir1", "tx_packets");
+    let in_before = lab.status()["engine"]["rx"].as_u64().expect("rx");
+    let t = lab.tally("http", VIP4, 30);
+    assert_eq!(t.get("failed"), Some(&0));
+    let to_director = lab.counter("router", "dir1", "tx_packets") - before;
+    let engine_rx = lab.status()["engine"]["rx"].as_u64().expect("rx") - in_before;
+    // Every frame the director received was a client frame the engine forwarded (plus a
+    // little ARP/ND); the replies (about as many again) never reached it.
+    assert!(engine_rx >= 30 * 4, "engine saw {engine_rx} frames");
+    assert!(
+        to_director <= engine_rx + 10,
+        "{to_director} frames reached the director for {engine_rx} client frames: replies pass through it"
+    );
+}
+
+fn require(what: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !privileged(what) {
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+#[test]
+fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
+    let Some(_g) = require("e2e DR") else { return };
+    let lab = Lab::up("dr", &[]);
+    traffic(&lab);
+    replies_bypass_director(&lab);
+
+    // SIGKILL rvsd: the kernel drops its XDP link; a new rvsd with the same command line
+    // takes the interface (and the stale control socket) over and serves again.
+    let pid = lab.rvsd_pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
+    let t0 = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5), "rvsd survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir")])
+        .args(&argv)
+        .stderr(log)
+        .spawn()
+        .expect("restart rvsd");
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new(RVS).args(["ctl", "--control"]).arg(lab.sock()).args(["--", "-Ln"]).output();
+        if out.map(|o| o.status.success()).unwrap_or(false) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "restarted rvsd does not answer");
+        assert!(child.try_wait().expect("wait").is_none(), "restarted rvsd exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lab.xdp_attached());
+    let t = lab.tally("http", VIP4, 30);
+    assert_spread(&t, 30, "after restart");
+    let t = lab.tally("udp", &format!("[{VIP6}]:9000"), 30);
+    assert_spread(&t, 30, "after restart, udp6");
+
+    // A clean exit (SIGTERM) detaches: no XDP program is left on the interface, and the
+    // VIPs it added are gone.
+    ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let t0 = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "rvsd ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(st.code(), Some(0));
+    assert!(!lab.xdp_attached(), "XDP program left attached after a clean exit");
+    let addrs = ok(Command::new("ip").args(["-n", &lab.ns("dir"), "addr", "show", "eth1"]));
+    assert!(!addrs.contains(VIP4) && !addrs.contains(VIP6), "VIPs left behind:\n{addrs}");
+}
+
+#[test]
+fn nat_port_mapping_and_icmp_port_unreachable() {
+    let Some(_g) = require("e2e NAT") else { return };
+    let lab = Lab::up("nat", &[]);
+    traffic(&lab);
+    // VIP:80 → RIP:8080, and the server sees the client's own address.
+    let listing = lab.ctl("-Ln");
+    assert!(listing.contains("-> 198.18.2.11:8080             Masq"), "{listing}");
+    let h = curl_headers(&lab, &format!("http://{VIP4}/"));
+    assert!(header(&h, "X-Local").ends_with(":8080"), "{h}");
+    assert!(header(&h, "X-Peer").starts_with("198.18.0.2:"), "{h}");
+    let h = curl_headers(&lab, &format!("http://[{VIP6}]/"));
+    assert!(header(&h, "X-Local").ends_with(":8080"), "{h}");
+    assert!(header(&h, "X-Peer").starts_with("[fd00::2]:"), "{h}");
+
+    // A service without dests: the director answers ICMP port unreachable, which the
+    // client's stack reports as "connection refused" (a timeout would mean silence).
+    lab.ctl(&format!("-A -u {VIP4}:9001 -s rr"));
+    lab.ctl(&format!("-A -t {VIP4}:81 -s rr"));
+    lab.ctl(&format!("-A -u [{VIP6}]:9001 -s rr"));
+    let probe = r#"
+import socket, sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+kind = socket.SOCK_DGRAM if sys.argv[3] == 'udp' else socket.SOCK_STREAM
+s = socket.socket(fam, kind); s.settimeout(3)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    if kind == socket.SOCK_DGRAM:
+        s.send(b'x'); s.recv(100)
+    print('answered')
+except ConnectionRefusedError: print('refused')
+except socket.timeout: print('timeout')
+"#;
+    for (addr, port, proto) in [(VIP4, "9001", "udp"), (VIP4, "81", "tcp"), (VIP6, "9001", "udp")] {
+        let out = lab.exec("client", &["python3", "-c", probe, addr, port, proto]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "refused", "{proto} {addr}:{port}");
+    }
+}
+
+#[test]
+fn fullnat_real_servers_see_the_local_address() {
+    let Some(_g) = require("e2e FULLNAT") else { return };
+    let lab = Lab::up("fullnat", &[]);
+    traffic(&lab);
+    let h = curl_headers(&lab, &format!("http://{VIP4}/"));
+    assert!(header(&h, "X-Peer").starts_with("198.18.2.2:"), "{h}");
+    let h = curl_headers(&lab, &format!("http://[{VIP6}]/"));
+    assert!(header(&h, "X-Peer").starts_with("[fd00:2::2]:"), "{h}");
+}
+
+#[test]
+fn tun_ipip_and_gue() {
+    let Some(_g) = require("e2e TUN") else { return };
+    for tun in ["ipip", "gue", "gre"] {
+        let lab = Lab::up("tun", &["--tun-type", tun]);
+        traffic(&lab);
+        replies_bypass_director(&lab);
+        let listing = lab.ctl("-Ln");
+        assert!(listing.contains("Tunnel"), "{listing}");
+    }
+}
