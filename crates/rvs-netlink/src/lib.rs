@@ -1,1 +1,24 @@
 //! rtnetlink glue for rvs: interfaces, routes, neighbour cache, addresses.
+//!
+//! Everything here is blocking: each call opens its own rtnetlink connection on a small
+//! current-thread tokio runtime (or, when called from inside a tokio runtime, on a short
+//! scoped thread, which inherits the caller's network namespace). Netlink sockets belong
+//! to the network namespace of the thread that creates them, so every call acts in the
+//! caller thread's namespace.
+//!
+//! - [`link`], [`routes`], [`build_routes`]: read interfaces and the main routing table
+//!   into [`rvs_core::engine::Routes`].
+//! - [`add_address`], [`del_address`]: VIPs and local addresses (IPv6 without DAD).
+//! - [`NeighCache`]: the kernel's ARP / ND table, followed live, as
+//!   [`rvs_core::engine::Neighbours`].
+
+mod addr;
+mod error;
+mod link;
+mod neigh;
+mod rt;
+
+pub use addr::{add_address, del_address};
+pub use error::NetlinkError;
+pub use link::{LinkInfo, RouteInfo, build_routes, link, routes};
+pub use neigh::{NeighCache, RESOLVE_INTERVAL};

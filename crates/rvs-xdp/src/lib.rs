@@ -1,1 +1,34 @@
-//! rvs's BPF programs (bpf/*.c, compiled by build.rs with clang) and their aya loaders and typed maps.
+//! rvs's BPF programs (bpf/*.c, compiled by build.rs with clang) and their aya loaders and
+//! typed maps.
+//!
+//! - [`Classifier`]: the director's XDP classifier (`bpf/rvs_xdp.c`), which sends the
+//!   frames rvs handles to the AF_XDP socket of the receiving queue and passes the rest
+//!   to the kernel.
+//! - [`decap`]: the TUN real server's decapsulator (`bpf/rvs_decap.c`), which stays
+//!   attached after the process that attached it exits.
+//!
+//! docs/xdp.md describes the rules, the maps and the counters.
+
+#![warn(missing_docs)]
+
+mod classes;
+mod classifier;
+pub mod decap;
+mod error;
+mod maps;
+mod mode;
+mod sys;
+
+pub use classes::{Classes, FwmarkClass};
+pub use classifier::{Classifier, ClassifierCounters};
+pub use error::XdpError;
+pub use maps::{FW_MAX, FW_PORTS, FwClassEntry, RangeValue, RvsKey, XskKey};
+pub use mode::{BadXdpMode, XdpMode};
+
+/// The compiled classifier object (`bpf/rvs_xdp.c`).
+pub(crate) static RVS_XDP_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
+
+/// The compiled decapsulator object (`bpf/rvs_decap.c`).
+pub(crate) static RVS_DECAP_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_decap.o"));

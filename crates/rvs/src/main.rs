@@ -1,6 +1,8 @@
 //! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
-//! set), `rvs lab` (network-namespace labs) and `rvs rs-setup` (real-server preparation).
+//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs) and `rvs rs-setup`
+//! (real-server preparation).
 
+mod ctl;
 mod frame_args;
 mod lab;
 mod pcap;
@@ -25,6 +27,8 @@ enum Cmd {
     /// Replay flow events through an ipvsadm rule set, offline, and show what the
     /// director would do.
     Sim(sim::SimArgs),
+    /// Send an ipvsadm command line to rvsd over its control socket.
+    Ctl(ctl::CtlArgs),
     /// Network-namespace labs: director, real servers, client (root).
     Lab(lab::LabArgs),
     /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Sim(args) => sim::main(&args),
+        Cmd::Ctl(args) => ctl::main(&args),
         Cmd::Lab(args) => lab::main(args),
         Cmd::RsSetup(args) => rs_setup::main(&args),
     }

@@ -1,3 +1,150 @@
-//! rvsd, the director daemon.
+//! `rvsd`, the director daemon: the service table, the data plane on the named interfaces,
+//! the VIPs, and the control socket that rvsadm / `rvs ctl` talk to.
 
-fn main() {}
+mod control;
+mod rules;
+mod signals;
+mod vips;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::Parser;
+use rvs_core::engine::Engine;
+use rvs_core::{Director, Settings, SplitMix64};
+
+/// rvsd — the rvs director daemon (runs in the foreground, logs to stderr).
+#[derive(Parser, Debug)]
+#[command(name = "rvsd", version, about)]
+struct Args {
+    /// Rules to load at start, in ipvsadm-save format (`-A -t VIP:80 -s rr`, `-a ...`).
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Data-plane interface (repeatable). Without any, rvsd runs the control plane only.
+    #[arg(long = "interface", short = 'i', value_name = "IF")]
+    interfaces: Vec<String>,
+    /// Control socket path [default: $RVS_SOCKET, else /run/rvs/rvsd.sock].
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// How the XDP program is attached: auto (native, else generic), native, generic.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    xdp_mode: String,
+    /// Address to put on --vip-interface while rvsd runs (repeatable), ADDR[/PLEN]
+    /// (default /32 or /128), like keepalived's virtual_ipaddress.
+    #[arg(long = "vip", value_name = "ADDR[/PLEN]")]
+    vips: Vec<String>,
+    /// Interface the --vip addresses go on [default: the first --interface].
+    #[arg(long, value_name = "IF")]
+    vip_interface: Option<String>,
+    /// FULLNAT local address (repeatable): the source address towards real servers.
+    #[arg(long = "local-address", value_name = "ADDR")]
+    local_addresses: Vec<std::net::IpAddr>,
+    /// Log format.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Seed of the connection hash (default: random).
+    #[arg(long, hide = true)]
+    seed: Option<u64>,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+    {
+        Ok(()) => u64::from_ne_bytes(b),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed),
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    // Block the signals we wait for before any thread starts, so every thread inherits it.
+    let sigs = signals::block()?;
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let director = Director::new(Settings::default(), seed, Box::new(SplitMix64(seed)));
+    let mut engine = Engine::new(director);
+    for a in &args.local_addresses {
+        engine.fullnat.add_local_address(None, *a);
+    }
+    if let Some(path) = &args.rules {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let n = rules::load(&mut engine.director, path, &text)?;
+        tracing::info!(file = %path.display(), commands = n, "rules loaded");
+    }
+    let engine = Arc::new(Mutex::new(engine));
+    let clock = control::Clock::start();
+
+    let vip_if = args
+        .vip_interface
+        .clone()
+        .or_else(|| args.interfaces.first().cloned());
+    let mut vips = vips::Vips::default();
+    if !args.vips.is_empty() {
+        let Some(ifname) = vip_if else {
+            anyhow::bail!("--vip needs --vip-interface or an --interface");
+        };
+        for v in &args.vips {
+            let (addr, plen) = vips::parse(v)?;
+            vips.add(&ifname, addr, plen)?;
+        }
+    }
+
+    let plane = control::Plane::start(&args.interfaces, &args.xdp_mode, engine.clone());
+    let plane = match plane {
+        Ok(p) => p,
+        Err(e) => {
+            vips.remove_all();
+            return Err(e);
+        }
+    };
+    let socket = rvs_control::socket_path(args.control.as_deref());
+    let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), clock) {
+        Ok(s) => s,
+        Err(e) => {
+            plane.shutdown();
+            vips.remove_all();
+            return Err(e);
+        }
+    };
+    tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
+    server.spawn();
+
+    let sig = signals::wait(&sigs);
+    tracing::info!(signal = sig, "shutting down");
+    plane.shutdown();
+    vips.remove_all();
+    server.remove_socket();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log_format);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvsd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! [`Dataplane`]: interfaces, neighbour cache, XDP classifier, AF_XDP sockets and the
+//! worker thread, started and stopped together.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rvs_core::engine::{Engine, IfaceId, Neighbours};
+use rvs_core::time::Time;
+use rvs_netlink::{NeighCache, NetlinkError};
+use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
+
+use crate::classes::classes_of;
+use crate::worker::{Resolver, Worker, WorkerConfig, WorkerCounters, lock};
+use crate::xsk::{BindMode, XdpPort, XskError};
+
+/// How to run the data plane.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Interfaces to serve, in engine order (`IfaceId(0)` is the first).
+    pub interfaces: Vec<String>,
+    /// How the XDP classifier is attached.
+    pub mode: XdpMode,
+    /// Frames received per socket per round (64).
+    pub batch: usize,
+    /// UMEM chunks (4 KiB each) per socket, a power of two (4096).
+    pub frames: u32,
+    /// How long a frame waits for its next hop's MAC before it is dropped (1 s).
+    pub hold: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interfaces: Vec::new(),
+            mode: XdpMode::Auto,
+            batch: 64,
+            frames: 4096,
+            hold: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the data plane could not start or refresh.
+#[derive(thiserror::Error, Debug)]
+pub enum DataplaneError {
+    /// `Config::interfaces` is empty.
+    #[error("no interfaces to serve")]
+    NoInterfaces,
+    /// Reading interfaces, routes or neighbours failed.
+    #[error("netlink: {0}")]
+    Netlink(#[from] NetlinkError),
+    /// Loading, attaching or updating the XDP classifier failed.
+    #[error("xdp: {0}")]
+    Xdp(#[from] XdpError),
+    /// Opening an AF_XDP socket failed.
+    #[error("af_xdp: {0}")]
+    Xsk(#[from] XskError),
+    /// The worker thread could not be spawned.
+    #[error("spawning the worker thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// One AF_XDP socket of the data plane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// Interface name.
+    pub interface: String,
+    /// Rx queue the socket is bound to.
+    pub queue: u32,
+    /// Whether the kernel runs it zero-copy (veth: never).
+    pub zero_copy: bool,
+}
+
+/// Data-plane counters (a snapshot).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataplaneStats {
+    /// Frames received from the AF_XDP sockets.
+    pub rx: u64,
+    /// Frames handed to the kernel for transmission.
+    pub tx: u64,
+    /// Of those, frames copied to another interface's socket.
+    pub tx_copied: u64,
+    /// Frames the transmit ring or UMEM had no room for.
+    pub tx_failed: u64,
+    /// Frames the engine passed to the local stack; in userspace already, so dropped.
+    pub passed_in_userspace: u64,
+    /// Frames the engine dropped (the engine's counters say why).
+    pub dropped: u64,
+    /// Frames held for an unresolved next hop.
+    pub unresolved_held: u64,
+    /// Held frames sent once the next hop's MAC appeared.
+    pub unresolved_sent: u64,
+    /// Held frames dropped (waited `hold`, or the per-hop queue overflowed).
+    pub unresolved_dropped: u64,
+    /// Frames whose egress interface has no socket.
+    pub no_port: u64,
+    /// Times the idle worker advanced the engine.
+    pub idle_ticks: u64,
+    /// The sockets.
+    pub sockets: Vec<SocketInfo>,
+    /// The XDP attach mode in effect per interface.
+    pub xdp_modes: Vec<(String, XdpMode)>,
+    /// The classifier's counters, if they could be read.
+    pub classifier: Option<ClassifierCounters>,
+}
+
+impl Resolver for NeighCache {
+    fn resolve(&self, iface: IfaceId, addr: std::net::IpAddr) {
+        NeighCache::resolve(self, iface, addr);
+    }
+}
+
+/// The running data plane.
+pub struct Dataplane {
+    engine: Arc<Mutex<Engine>>,
+    classifier: Mutex<Classifier>,
+    neigh: Arc<NeighCache>,
+    stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    counters: Arc<WorkerCounters>,
+    sockets: Vec<SocketInfo>,
+    modes: Vec<(String, XdpMode)>,
+}
+
+/// The monotonic clock (`CLOCK_MONOTONIC`, ms) the worker gives the engine. Whoever
+/// applies commands to the same engine should use it too.
+pub fn now() -> Time {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if r != 0 {
+        return Time::ZERO;
+    }
+    Time(ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000)
+}
+
+impl Dataplane {
+    /// Read the interfaces and routes into `engine.routes`, start the neighbour cache,
+    /// load and attach the classifier on every interface, open one AF_XDP socket per
+    /// (interface, rx queue), install [`classes_of`] the engine, and spawn the worker.
+    pub fn start(cfg: Config, engine: Arc<Mutex<Engine>>) -> Result<Dataplane, DataplaneError> {
+        if cfg.interfaces.is_empty() {
+            return Err(DataplaneError::NoInterfaces);
+        }
+        let (routes, ids) = rvs_netlink::build_routes(&cfg.interfaces)?;
+        {
+            let mut e = lock(&engine);
+            let old = e.routes.generation();
+            e.routes = routes;
+            // The engine caches each dest's hop per routes generation; keep generations
+            // increasing across the swap so no cached hop of the old table survives.
+            let first = IfaceId(0);
+            while e.routes.generation() <= old && e.routes.iface_mut(first).is_some() {}
+        }
+        let neigh = NeighCache::start(&ids)?;
+        match Self::start_rest(&cfg, engine, &ids, Arc::clone(&neigh)) {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                neigh.stop();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_rest(
+        cfg: &Config,
+        engine: Arc<Mutex<Engine>>,
+        ids: &[(IfaceId, u32)],
+        neigh: Arc<NeighCache>,
+    ) -> Result<Dataplane, DataplaneError> {
+        let mut classifier = Classifier::load()?;
+        let mut modes = Vec::new();
+        for name in &cfg.interfaces {
+            modes.push((name.clone(), classifier.attach(name, cfg.mode)?));
+        }
+        let mut ports = Vec::new();
+        let mut sockets = Vec::new();
+        for ((iface, ifindex), (name, mode)) in ids.iter().zip(&modes) {
+            let queues = rvs_netlink::link(name)?.rx_queues.max(1);
+            // Generic XDP hands frames over by copy anyway; zero-copy needs a driver.
+            let bind = if *mode == XdpMode::Generic {
+                BindMode::Copy
+            } else {
+                BindMode::Auto
+            };
+            // The link reports the queues allocated; the kernel binds only to the ones
+            // in use (e.g. veth allocates one per CPU, uses one): stop at the first
+            // queue it refuses.
+            for q in 0..queues {
+                let port = match XdpPort::open(*ifindex, q, cfg.frames, bind) {
+                    Ok(p) => p,
+                    Err(XskError::Socket {
+                        source: xdp::socket::SocketError::Bind(e),
+                        ..
+                    }) if q > 0 && e.raw_os_error() == Some(libc::EINVAL) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                classifier.register_xsk(*ifindex, q, port.raw_fd())?;
+                sockets.push(SocketInfo {
+                    interface: name.clone(),
+                    queue: q,
+                    zero_copy: port.is_zero_copy(),
+                });
+                ports.push((*iface, port));
+            }
+        }
+        classifier.set_classes(&classes_of(&lock(&engine)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(WorkerCounters::default());
+        let wcfg = WorkerConfig {
+            batch: cfg.batch,
+            hold_ms: cfg.hold.as_millis().min(u64::MAX as u128) as u64,
+        };
+        let resolver: Arc<dyn Resolver> = neigh.clone();
+        let (e2, s2, c2) = (
+            Arc::clone(&engine),
+            Arc::clone(&stop),
+            Arc::clone(&counters),
+        );
+        let worker = std::thread::Builder::new()
+            .name("rvs-dataplane".into())
+            .spawn(move || {
+                Worker::new(ports, e2, resolver, wcfg, c2).run(&s2, &now);
+            })
+            .map_err(DataplaneError::Thread)?;
+        tracing::info!(?sockets, ?modes, "data plane started");
+        Ok(Dataplane {
+            engine,
+            classifier: Mutex::new(classifier),
+            neigh,
+            stop,
+            worker: Some(worker),
+            counters,
+            sockets,
+            modes,
+        })
+    }
+
+    /// Recompute the classifier's maps from the engine (after every command).
+    pub fn refresh(&self) -> Result<(), DataplaneError> {
+        let classes = classes_of(&lock(&self.engine));
+        let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
+        c.set_classes(&classes)?;
+        Ok(())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> DataplaneStats {
+        let c = &self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let classifier = self
+            .classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counters()
+            .ok();
+        DataplaneStats {
+            rx: g(&c.rx),
+            tx: g(&c.tx),
+            tx_copied: g(&c.tx_copied),
+            tx_failed: g(&c.tx_failed),
+            passed_in_userspace: g(&c.passed_in_userspace),
+            dropped: g(&c.dropped),
+            unresolved_held: g(&c.held),
+            unresolved_sent: g(&c.held_sent),
+            unresolved_dropped: g(&c.held_dropped),
+            no_port: g(&c.no_port) + g(&c.bad_buffer),
+            idle_ticks: g(&c.idle_ticks),
+            sockets: self.sockets.clone(),
+            xdp_modes: self.modes.clone(),
+            classifier,
+        }
+    }
+
+    /// Whether the neighbour cache answers `addr` on `iface` (diagnostics).
+    pub fn knows_neighbour(&self, iface: IfaceId, addr: &std::net::IpAddr) -> bool {
+        self.neigh.mac(iface, addr).is_some()
+    }
+
+    /// Stop the worker, close the sockets, detach the classifier, stop the neighbour
+    /// cache. Dropping the data plane does the same.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    fn stop_all(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = self.worker.take()
+            && w.join().is_err()
+        {
+            tracing::error!("data-plane worker panicked");
+        }
+        self.classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .detach_all();
+        self.neigh.stop();
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+impl std::fmt::Debug for Dataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataplane")
+            .field("sockets", &self.sockets)
+            .field("modes", &self.modes)
+            .finish()
+    }
+}

@@ -1,0 +1,328 @@
+//! Privileged end-to-end test: client ns — director ns — server ns over veth pairs; the
+//! Dataplane runs in the director ns with a NAT UDP service, and a datagram from the
+//! client to the VIP reaches the server, whose answer comes back to the client.
+
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rvs_core::command::{Command as Cmd, DestConfig, ServiceConfig};
+use rvs_core::dest::FwdMethod;
+use rvs_core::engine::Engine;
+use rvs_core::service::ServiceKey;
+use rvs_core::{Director, Protocol, Settings, SplitMix64};
+use rvs_dataplane::{Config, Dataplane, DataplaneStats};
+use rvs_xdp::XdpMode;
+
+fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test} needs root and RVS_REQUIRE_PRIV=1");
+    }
+    println!("SKIP (needs root): {test}");
+    false
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace, deleted on drop (also on panic).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(name: String) -> Netns {
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.name.as_str()];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// `ip netns exec <ns> python3 -c <code> <args>`, stdout piped.
+    fn python(&self, code: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A child process killed (by its pid) on drop.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
+        let mut child = self.0.take().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            false,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            format!("timeout; {}", String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{:06x}",
+        (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
+    )
+}
+
+const VIP: &str = "198.18.0.100";
+const RIP: &str = "198.18.1.11";
+
+/// The engine: UDP VIP:9000 → NAT RIP:9000, rr.
+fn engine() -> Engine {
+    let e = Engine::new(Director::new(
+        Settings::default(),
+        7,
+        Box::new(SplitMix64(7)),
+    ));
+    let e = Arc::new(Mutex::new(e));
+    add_service(&e, 9000);
+    Arc::try_unwrap(e).unwrap().into_inner().unwrap()
+}
+
+/// Add UDP VIP:port → NAT RIP:port.
+fn add_service(e: &Mutex<Engine>, port: u16) {
+    let mut e = e.lock().unwrap();
+    let now = rvs_dataplane::now();
+    let key = ServiceKey::Addr {
+        proto: Protocol::Udp,
+        addr: VIP.parse().unwrap(),
+        port,
+    };
+    let mut s = ServiceConfig::new(key);
+    s.scheduler = "rr".into();
+    e.director.apply(&Cmd::AddService(s), now).unwrap();
+    let mut d = DestConfig::new(RIP.parse().unwrap(), port);
+    d.fwd = FwdMethod::Masq;
+    e.director.apply(&Cmd::AddDest(key, d), now).unwrap();
+}
+
+/// UDP sockets with SO_NO_CHECK: veth leaves checksums to "hardware" (CHECKSUM_PARTIAL),
+/// and a frame that went through AF_XDP is a new packet whose checksum nobody completes.
+/// Measured: without SO_NO_CHECK the director forwards all 30 datagrams and the server's
+/// stack drops every one (bad UDP checksum).
+const SERVER: &str = r#"
+import socket, select
+socks = []
+for port in (9000, 9001):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+    s.bind(("0.0.0.0", port))
+    socks.append(s)
+seen = set()
+while len(seen) < 2:
+    r, _, _ = select.select(socks, [], [], 15)
+    if not r:
+        break
+    for s in r:
+        d, a = s.recvfrom(2048)
+        port = s.getsockname()[1]
+        seen.add(port)
+        print("got", d.decode(), "on", port, "from", a[0], flush=True)
+        s.sendto(b"echo " + d, a)
+"#;
+
+const CLIENT: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.settimeout(0.3)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"ping%d" % i, ("198.18.0.100", port))
+    try:
+        d, a = s.recvfrom(2048)
+        print("reply", d.decode(), "from", a[0], a[1], flush=True)
+        break
+    except socket.timeout:
+        pass
+"#;
+
+#[test]
+fn udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_services() {
+    if !privileged("udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_services")
+    {
+        return;
+    }
+    let sfx = suffix();
+    let c = Netns::new(format!("rvsd{sfx}c"));
+    let d = Netns::new(format!("rvsd{sfx}d"));
+    let s = Netns::new(format!("rvsd{sfx}s"));
+    // client eth0 — director ext ; director int — server eth0
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+
+    // The director: a thread inside its namespace starts the data plane (every thread it
+    // spawns inherits the namespace), then serves refresh requests until told to stop.
+    let engine = Arc::new(Mutex::new(engine()));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+    let path = format!("/run/netns/{}", d.name);
+    let e2 = Arc::clone(&engine);
+    let director = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = Config {
+            interfaces: vec!["ext".into(), "int".into()],
+            mode: XdpMode::Auto,
+            frames: 256,
+            ..Default::default()
+        };
+        let dp = match Dataplane::start(cfg, e2) {
+            Ok(dp) => {
+                ready_tx.send(Ok(())).unwrap();
+                dp
+            }
+            Err(e) => {
+                ready_tx.send(Err(format!("{e:?}"))).unwrap();
+                return;
+            }
+        };
+        while let Ok(m) = msg_rx.recv_timeout(Duration::from_secs(60)) {
+            match m {
+                Msg::Refresh(done) => done.send(format!("{:?}", dp.refresh())).unwrap(),
+                Msg::Stop(stats) => {
+                    stats.send(dp.stats()).unwrap();
+                    break;
+                }
+            }
+        }
+        dp.shutdown();
+    });
+    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    if let Err(e) = started {
+        director.join().unwrap();
+        panic!("Dataplane::start failed: {e}");
+    }
+
+    let server = Proc(Some(s.python(SERVER, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, cout, cerr) =
+        Proc(Some(c.python(CLIENT, &["9000", "30"]))).wait_output(Duration::from_secs(20));
+    // A service added after start is not redirected until refresh.
+    add_service(&engine, 9001);
+    let (_, cout_before, _) =
+        Proc(Some(c.python(CLIENT, &["9001", "2"]))).wait_output(Duration::from_secs(20));
+    let (done_tx, done_rx) = mpsc::channel();
+    msg_tx.send(Msg::Refresh(done_tx)).unwrap();
+    let refreshed = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (_, cout_after, _) =
+        Proc(Some(c.python(CLIENT, &["9001", "30"]))).wait_output(Duration::from_secs(20));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    msg_tx.send(Msg::Stop(stats_tx)).unwrap();
+    let stats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let counters = engine.lock().unwrap().counters.clone();
+    let report = format!(
+        "client: {cout} {cerr}\nbefore refresh: {cout_before}\nrefresh: {refreshed}\n\
+         after refresh: {cout_after}\nserver: {sout} {serr}\nstats: {stats:#?}\n\
+         engine: {counters:?}"
+    );
+    // The server got the datagram from the client's address (NAT keeps the source)...
+    assert!(sout.contains("on 9000 from 198.18.0.2"), "{report}");
+    // ...and its answer came back from VIP:9000.
+    assert!(
+        cout.contains("reply echo ping") && cout.contains(&format!("from {VIP} 9000")),
+        "{report}"
+    );
+    assert!(cout_before.is_empty(), "{report}");
+    assert_eq!(refreshed, "Ok(())", "{report}");
+    assert!(
+        cout_after.contains(&format!("from {VIP} 9001")) && sout.contains("on 9001"),
+        "{report}"
+    );
+    assert!(stats.rx >= 4 && stats.tx >= 4, "{report}");
+    let cls = stats.classifier.expect("classifier counters");
+    assert!(cls.hit_service >= 2 && cls.hit_reply >= 2, "{report}");
+    // Every frame the worker held for a next hop was sent once the kernel resolved it.
+    assert_eq!(stats.unresolved_dropped, 0, "{report}");
+    assert_eq!(stats.unresolved_sent, stats.unresolved_held, "{report}");
+    assert_eq!(stats.sockets.len(), 2, "{report}");
+    assert!(
+        stats.sockets.iter().all(|s| !s.zero_copy),
+        "veth is copy mode"
+    );
+    eprintln!("{report}");
+}
+
+enum Msg {
+    Refresh(mpsc::Sender<String>),
+    Stop(mpsc::Sender<DataplaneStats>),
+}

@@ -1,0 +1,342 @@
+//! The director's classifier: `bpf/rvs_xdp.c`, its maps, attach and detach.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::RawFd;
+
+use aya::Ebpf;
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
+use aya::programs::Xdp;
+use aya::programs::xdp::XdpLinkId;
+
+use crate::classes::Classes;
+use crate::error::XdpError;
+use crate::maps::{FW_MAX, FwClassEntry, RangeValue, RvsKey, XskKey, counter};
+use crate::mode::XdpMode;
+use crate::sys;
+
+const PROG: &str = "rvs_xdp";
+const XSK_SLOTS: u32 = 1024;
+
+/// The classifier's per-CPU counters, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassifierCounters {
+    /// Frames the program saw.
+    pub seen: u64,
+    /// Frames passed to the kernel because no rule matched (ARP, ND, ping, SSH, ...).
+    pub not_ours: u64,
+    /// Frames passed because they were truncated or malformed.
+    pub malformed: u64,
+    /// Non-first IP fragments (no ports to classify), passed.
+    pub fragments: u64,
+    /// Hits on a service (VIP, proto, port or port 0).
+    pub hit_service: u64,
+    /// Hits on a NAT reply (RIP, proto, rport).
+    pub hit_reply: u64,
+    /// Hits on a FULLNAT local address.
+    pub hit_local: u64,
+    /// Hits on a fwmark class.
+    pub hit_fwmark: u64,
+    /// ICMP errors about a flow rvs handles.
+    pub hit_icmp: u64,
+    /// Hits passed because no AF_XDP socket is registered for the receiving queue.
+    pub no_xsk: u64,
+    /// Frames redirected to an AF_XDP socket.
+    pub redirected: u64,
+    /// Hits whose redirect failed (slot without a socket): passed.
+    pub redirect_failed: u64,
+}
+
+impl ClassifierCounters {
+    /// Frames that matched a rule.
+    pub fn hits(&self) -> u64 {
+        self.hit_service + self.hit_reply + self.hit_local + self.hit_fwmark + self.hit_icmp
+    }
+
+    /// Frames given to the kernel (XDP_PASS), for whatever reason.
+    pub fn passed(&self) -> u64 {
+        self.not_ours + self.malformed + self.fragments + self.no_xsk + self.redirect_failed
+    }
+}
+
+/// The loaded `rvs_xdp` program and its maps.
+pub struct Classifier {
+    ebpf: Ebpf,
+    services: HashMap<MapData, RvsKey, u8>,
+    replies: HashMap<MapData, RvsKey, u8>,
+    locals: HashMap<MapData, RvsKey, RangeValue>,
+    fwmark: Array<MapData, FwClassEntry>,
+    fw_len: u32,
+    xsk_slots: HashMap<MapData, XskKey, u32>,
+    xsks: XskMap<MapData>,
+    slots: BTreeMap<XskKey, u32>,
+    counters: PerCpuArray<MapData, u64>,
+    links: Vec<(String, XdpLinkId)>,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field(
+                "attached",
+                &self.links.iter().map(|l| &l.0).collect::<Vec<_>>(),
+            )
+            .field("xsk_slots", &self.slots)
+            .finish_non_exhaustive()
+    }
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, XdpError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(XdpError::Missing(name))?;
+    T::try_from(map).map_err(|source| XdpError::Map { map: name, source })
+}
+
+fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
+    move |source| XdpError::Map { map, source }
+}
+
+impl Classifier {
+    /// Load `rvs_xdp` into the kernel (verifier included) with empty maps.
+    pub fn load() -> Result<Self, XdpError> {
+        let mut ebpf = Ebpf::load(crate::RVS_XDP_OBJ)?;
+        prog_mut(&mut ebpf)?
+            .load()
+            .map_err(|source| XdpError::Program {
+                what: "loading rvs_xdp".into(),
+                source,
+            })?;
+        Ok(Classifier {
+            services: take(&mut ebpf, "rvs_services")?,
+            replies: take(&mut ebpf, "rvs_replies")?,
+            locals: take(&mut ebpf, "rvs_locals")?,
+            fwmark: take(&mut ebpf, "rvs_fwmark")?,
+            fw_len: FW_MAX,
+            xsk_slots: take(&mut ebpf, "rvs_xsk_slots")?,
+            xsks: take(&mut ebpf, "rvs_xsks")?,
+            counters: take(&mut ebpf, "rvs_counters")?,
+            slots: BTreeMap::new(),
+            links: Vec::new(),
+            ebpf,
+        })
+    }
+
+    /// Attach to `ifname`. Any XDP program already there (a crashed rvsd's, one attached
+    /// with `ip link set ... xdp`, another Classifier's link) is removed first, with a
+    /// warning. Returns the mode in effect (`Auto` tries native, then generic).
+    pub fn attach(&mut self, ifname: &str, mode: XdpMode) -> Result<XdpMode, XdpError> {
+        let ifindex = sys::ifindex(ifname)?;
+        let old = sys::clear_xdp(ifindex)?;
+        if !old.is_empty() {
+            tracing::warn!(
+                ifname,
+                programs = ?old,
+                "removed XDP program(s) already attached (left over?) before attaching rvs_xdp"
+            );
+        }
+        let prog = prog_mut(&mut self.ebpf)?;
+        let mut last = String::new();
+        for &m in mode.candidates() {
+            match prog.attach_to_if_index(ifindex, m.aya()) {
+                Ok(id) => {
+                    self.links.push((ifname.to_string(), id));
+                    tracing::info!(ifname, mode = %m, "rvs_xdp attached");
+                    return Ok(m);
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(XdpError::Attach {
+            ifname: ifname.to_string(),
+            mode,
+            reason: last,
+        })
+    }
+
+    /// Detach from every interface this classifier is attached to (Drop does it too).
+    pub fn detach_all(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        if let Ok(prog) = prog_mut(&mut self.ebpf) {
+            for (ifname, id) in links {
+                if let Err(e) = prog.detach(id) {
+                    tracing::warn!(ifname, error = %e, "detaching rvs_xdp");
+                }
+            }
+        }
+    }
+
+    /// The interfaces this classifier is attached to.
+    pub fn attached(&self) -> Vec<String> {
+        self.links.iter().map(|l| l.0.clone()).collect()
+    }
+
+    /// Put an AF_XDP socket in the XSKMAP for (ifindex, rx queue); a socket registered
+    /// before for the same queue is replaced.
+    pub fn register_xsk(&mut self, ifindex: u32, queue: u32, fd: RawFd) -> Result<(), XdpError> {
+        let key = XskKey { ifindex, queue };
+        let slot = match self.slots.get(&key) {
+            Some(&s) => s,
+            None => {
+                let used: BTreeSet<u32> = self.slots.values().copied().collect();
+                (0..XSK_SLOTS)
+                    .find(|s| !used.contains(s))
+                    .ok_or(XdpError::NoXskSlot(XSK_SLOTS))?
+            }
+        };
+        self.xsks.set(slot, fd, 0).map_err(map_err("rvs_xsks"))?;
+        self.xsk_slots
+            .insert(key, slot, 0)
+            .map_err(map_err("rvs_xsk_slots"))?;
+        self.slots.insert(key, slot);
+        Ok(())
+    }
+
+    /// Forget the socket of (ifindex, rx queue); its frames go to the kernel again.
+    pub fn unregister_xsk(&mut self, ifindex: u32, queue: u32) -> Result<bool, XdpError> {
+        let key = XskKey { ifindex, queue };
+        let Some(slot) = self.slots.remove(&key) else {
+            return Ok(false);
+        };
+        self.xsk_slots
+            .remove(&key)
+            .map_err(map_err("rvs_xsk_slots"))?;
+        self.xsks.unset(slot).map_err(map_err("rvs_xsks"))?;
+        Ok(true)
+    }
+
+    /// Map (ifindex, queue) to an XSKMAP slot without a socket in it: hits on that queue
+    /// are then counted as `redirect_failed` and passed. For tests through
+    /// `BPF_PROG_TEST_RUN`, which cannot deliver to a socket anyway.
+    #[doc(hidden)]
+    pub fn register_empty_slot(&mut self, ifindex: u32, queue: u32) -> Result<(), XdpError> {
+        let key = XskKey { ifindex, queue };
+        let slot = XSK_SLOTS - 1;
+        self.xsk_slots
+            .insert(key, slot, 0)
+            .map_err(map_err("rvs_xsk_slots"))
+    }
+
+    /// Make the maps equal to `classes` (insert new keys, delete gone ones).
+    pub fn set_classes(&mut self, classes: &Classes) -> Result<(), XdpError> {
+        let fw = classes.fwmark_entries()?;
+        sync_set(&mut self.services, &classes.service_keys(), "rvs_services")?;
+        sync_set(&mut self.replies, &classes.reply_keys(), "rvs_replies")?;
+        let want = classes.local_entries();
+        let have: Vec<RvsKey> = self.locals.keys().flatten().collect();
+        for k in have {
+            if !want.contains_key(&k) {
+                self.locals.remove(&k).map_err(map_err("rvs_locals"))?;
+            }
+        }
+        for (k, v) in &want {
+            if self.locals.get(k, 0).ok() != Some(*v) {
+                self.locals.insert(k, v, 0).map_err(map_err("rvs_locals"))?;
+            }
+        }
+        // Entries first, then the terminator, so a reader never runs past the table.
+        for (i, e) in fw.iter().enumerate() {
+            self.fwmark
+                .set(i as u32, e, 0)
+                .map_err(map_err("rvs_fwmark"))?;
+        }
+        let len = fw.len() as u32;
+        for i in len..self.fw_len.max(len + 1).min(FW_MAX) {
+            self.fwmark
+                .set(i, FwClassEntry::default(), 0)
+                .map_err(map_err("rvs_fwmark"))?;
+        }
+        self.fw_len = len;
+        Ok(())
+    }
+
+    /// Per-CPU counters summed.
+    pub fn counters(&self) -> Result<ClassifierCounters, XdpError> {
+        let mut v = [0u64; counter::MAX as usize];
+        for (i, slot) in v.iter_mut().enumerate() {
+            let per_cpu = self
+                .counters
+                .get(&(i as u32), 0)
+                .map_err(map_err("rvs_counters"))?;
+            *slot = per_cpu.iter().copied().fold(0u64, u64::wrapping_add);
+        }
+        let c = |i: u32| v[i as usize];
+        Ok(ClassifierCounters {
+            seen: c(counter::SEEN),
+            not_ours: c(counter::NOT_OURS),
+            malformed: c(counter::MALFORMED),
+            fragments: c(counter::FRAGMENT),
+            hit_service: c(counter::HIT_SERVICE),
+            hit_reply: c(counter::HIT_REPLY),
+            hit_local: c(counter::HIT_LOCAL),
+            hit_fwmark: c(counter::HIT_FWMARK),
+            hit_icmp: c(counter::HIT_ICMP),
+            no_xsk: c(counter::NO_XSK),
+            redirected: c(counter::REDIRECTED),
+            redirect_failed: c(counter::REDIRECT_FAILED),
+        })
+    }
+
+    /// The loaded program, e.g. for `BPF_PROG_TEST_RUN`.
+    pub fn program(&mut self) -> Result<&mut Xdp, XdpError> {
+        prog_mut(&mut self.ebpf)
+    }
+}
+
+impl Drop for Classifier {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+fn prog_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+    ebpf.program_mut(PROG)
+        .ok_or(XdpError::Missing("program rvs_xdp"))?
+        .try_into()
+        .map_err(|source| XdpError::Program {
+            what: "rvs_xdp is not an XDP program".into(),
+            source,
+        })
+}
+
+fn sync_set(
+    map: &mut HashMap<MapData, RvsKey, u8>,
+    want: &BTreeSet<RvsKey>,
+    name: &'static str,
+) -> Result<(), XdpError> {
+    let have: BTreeSet<RvsKey> = map.keys().flatten().collect();
+    for k in have.difference(want) {
+        map.remove(k).map_err(map_err(name))?;
+    }
+    for k in want.difference(&have) {
+        map.insert(k, 1u8, 0).map_err(map_err(name))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Classifier>();
+    }
+
+    #[test]
+    fn passed_and_hits_sum_their_parts() {
+        let c = ClassifierCounters {
+            not_ours: 1,
+            malformed: 2,
+            fragments: 4,
+            no_xsk: 8,
+            redirect_failed: 16,
+            hit_service: 32,
+            hit_icmp: 64,
+            ..ClassifierCounters::default()
+        };
+        assert_eq!(c.passed(), 31);
+        assert_eq!(c.hits(), 96);
+    }
+}
