@@ -185,24 +185,22 @@ pub fn addresses(dev: &str) -> Result<Vec<(IpAddr, u8)>> {
     Ok(v)
 }
 
-/// Attaches the TUN decapsulation XDP program to `iface`.
-///
-/// PENDING: rvs-xdp's `decap` module is not in main yet; after the merge this becomes
-/// `rvs_xdp::decap::attach(iface, mode.parse()?, gue_ports)`.
+/// Attaches the TUN decapsulation XDP program (`bpf/rvs_decap.c`) to `iface`; it stays
+/// attached (through rtnetlink) after this process exits.
 fn attach_decap(iface: &str, mode: &str, gue_ports: &[u16]) -> Result<()> {
-    bail!(
-        "cannot attach the decapsulation XDP program to {iface} (mode {mode}, GUE ports {gue_ports:?}): \
-         rvs-xdp's decap module is not merged yet"
-    )
+    let mode: rvs_xdp::XdpMode = mode
+        .parse()
+        .map_err(|e| anyhow!("--xdp-mode {mode}: {e}"))?;
+    let m = rvs_xdp::decap::attach(iface, mode, gue_ports)
+        .map_err(|e| anyhow!("attaching the decapsulation XDP program to {iface}: {e}"))?;
+    eprintln!("rs-setup: decapsulation XDP program on {iface} ({m} mode, GUE ports {gue_ports:?})");
+    Ok(())
 }
 
 /// Detaches it; false when nothing was attached.
-///
-/// PENDING: becomes `rvs_xdp::decap::detach(iface)` after the rvs-xdp merge.
 fn detach_decap(iface: &str) -> Result<bool> {
-    bail!(
-        "cannot detach the decapsulation XDP program from {iface}: rvs-xdp's decap module is not merged yet"
-    )
+    rvs_xdp::decap::detach(iface)
+        .map_err(|e| anyhow!("detaching the decapsulation XDP program from {iface}: {e}"))
 }
 
 /// Applies the configuration, recording every change in the state file.

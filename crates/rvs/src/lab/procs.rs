@@ -21,13 +21,21 @@ pub struct Recorded {
     pub start: u64,
 }
 
-/// Start time (clock ticks since boot) of `pid`, from /proc/PID/stat.
-pub fn start_time(pid: i32) -> Option<u64> {
+/// State letter (field 3) and start time (field 22, clock ticks since boot) of `pid`, from
+/// /proc/PID/stat.
+fn stat(pid: i32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields restart after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    // rest starts with " state ...": state is field 3, starttime is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut it = rest.split_whitespace();
+    let state = it.next()?.chars().next()?;
+    // starttime is the 20th field after state.
+    Some((state, it.nth(18)?.parse().ok()?))
+}
+
+/// Start time (clock ticks since boot) of `pid`.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, t)| t)
 }
 
 /// Starts `ip netns exec NS prog args...` in a new session, stdin from /dev/null, stdout and
@@ -129,9 +137,10 @@ pub fn alive(r: &Recorded) -> bool {
         return false;
     }
     reap(r.pid);
-    match start_time(r.pid) {
-        Some(s) => r.start == 0 || s == r.start,
-        None => false,
+    match stat(r.pid) {
+        // A zombie has exited; its new parent (maybe a slow init) has not reaped it yet.
+        Some(('Z' | 'X', _)) | None => false,
+        Some((_, s)) => r.start == 0 || s == r.start,
     }
 }
 
