@@ -54,11 +54,16 @@ struct Lab {
 
 impl Lab {
     fn up(mode: &str, extra: &[&str]) -> Lab {
-        let name = format!("rvse{:06x}", std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32) ^ rand_u32());
+        let name = format!(
+            "rvse{:06x}",
+            std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32) ^ rand_u32()
+        );
         let name = name[..10.min(name.len())].to_string();
         let lab = Lab { name };
         ok(Command::new(RVS)
-            .args(["lab", "up", "--mode", mode, "--name", &lab.name, "--rvsd", RVSD])
+            .args([
+                "lab", "up", "--mode", mode, "--name", &lab.name, "--rvsd", RVSD,
+            ])
             .args(extra));
         lab
     }
@@ -76,14 +81,24 @@ impl Lab {
     }
 
     fn exec(&self, node: &str, args: &[&str]) -> Output {
-        run(Command::new("ip").args(["netns", "exec", &self.ns(node)]).args(args))
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns(node)])
+            .args(args))
     }
 
     /// `rvs lab client KIND TARGET --count N` from the client: answers per server.
     fn tally(&self, kind: &str, target: &str, count: u32) -> BTreeMap<String, u64> {
         let out = self.exec(
             "client",
-            &[RVS, "lab", "client", kind, target, "--count", &count.to_string()],
+            &[
+                RVS,
+                "lab",
+                "client",
+                kind,
+                target,
+                "--count",
+                &count.to_string(),
+            ],
         );
         let text = String::from_utf8_lossy(&out.stdout);
         text.lines()
@@ -101,7 +116,9 @@ impl Lab {
     }
 
     fn status(&self) -> serde_json::Value {
-        let out = ok(Command::new(RVS).args(["ctl", "--status", "--control"]).arg(self.sock()));
+        let out = ok(Command::new(RVS)
+            .args(["ctl", "--status", "--control"])
+            .arg(self.sock()));
         serde_json::from_str(&out).expect("status JSON")
     }
 
@@ -109,26 +126,33 @@ impl Lab {
     fn counter(&self, node: &str, ifname: &str, which: &str) -> u64 {
         let out = self.exec("client", &["true"]);
         assert!(out.status.success());
-        let text = ok(Command::new("ip").args(["netns", "exec", &self.ns(node), "cat"]).arg(
-            format!("/sys/class/net/{ifname}/statistics/{which}"),
-        ));
+        let text = ok(Command::new("ip")
+            .args(["netns", "exec", &self.ns(node), "cat"])
+            .arg(format!("/sys/class/net/{ifname}/statistics/{which}")));
         text.trim().parse().expect("counter")
     }
 
     fn rvsd_pid(&self) -> i32 {
-        let text = std::fs::read_to_string(self.state().join("pids/rvsd.pid")).expect("rvsd pid file");
-        text.split_whitespace().next().and_then(|p| p.parse().ok()).expect("pid")
+        let text =
+            std::fs::read_to_string(self.state().join("pids/rvsd.pid")).expect("rvsd pid file");
+        text.split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("pid")
     }
 
     fn xdp_attached(&self) -> bool {
-        let out = ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", "eth1"]));
+        let out =
+            ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", "eth1"]));
         out.contains("prog/xdp") || out.contains(" xdp")
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(RVS).args(["lab", "down", "--name", &self.name]).output();
+        let _ = Command::new(RVS)
+            .args(["lab", "down", "--name", &self.name])
+            .output();
     }
 }
 
@@ -143,9 +167,15 @@ fn rand_u32() -> u32 {
 /// Every request answered, and rr over three servers: equal within one.
 fn assert_spread(t: &BTreeMap<String, u64>, count: u64, what: &str) {
     assert_eq!(t.get("failed"), Some(&0), "{what}: {t:?}");
-    let per: Vec<u64> = ["rs1", "rs2", "rs3"].iter().map(|k| t.get(*k).copied().unwrap_or(0)).collect();
+    let per: Vec<u64> = ["rs1", "rs2", "rs3"]
+        .iter()
+        .map(|k| t.get(*k).copied().unwrap_or(0))
+        .collect();
     assert_eq!(per.iter().sum::<u64>(), count, "{what}: {t:?}");
-    let (lo, hi) = (per.iter().min().copied().unwrap_or(0), per.iter().max().copied().unwrap_or(0));
+    let (lo, hi) = (
+        per.iter().min().copied().unwrap_or(0),
+        per.iter().max().copied().unwrap_or(0),
+    );
     assert!(hi - lo <= 1, "{what}: rr must spread evenly: {t:?}");
 }
 
@@ -156,7 +186,10 @@ fn service_conns(stats: &str) -> BTreeMap<String, u64> {
         .filter(|l| l.starts_with("TCP ") || l.starts_with("UDP "))
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            Some((format!("{} {}", w.first()?, w.get(1)?), w.get(2)?.parse().ok()?))
+            Some((
+                format!("{} {}", w.first()?, w.get(1)?),
+                w.get(2)?.parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -164,8 +197,26 @@ fn service_conns(stats: &str) -> BTreeMap<String, u64> {
 /// HTTP through curl from the client: the response headers (the server's view of the
 /// connection: X-Peer, X-Local).
 fn curl_headers(lab: &Lab, url: &str) -> String {
-    let out = lab.exec("client", &["curl", "-s", "-g", "-m", "5", "-D", "-", "-o", "/dev/null", url]);
-    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = lab.exec(
+        "client",
+        &[
+            "curl",
+            "-s",
+            "-g",
+            "-m",
+            "5",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -252,9 +303,14 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
     ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
     let t0 = Instant::now();
     while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
     {
-        assert!(t0.elapsed() < Duration::from_secs(5), "rvsd survived SIGKILL");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "rvsd survived SIGKILL"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
@@ -266,12 +322,22 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
         .expect("restart rvsd");
     let t0 = Instant::now();
     loop {
-        let out = Command::new(RVS).args(["ctl", "--control"]).arg(lab.sock()).args(["--", "-Ln"]).output();
+        let out = Command::new(RVS)
+            .args(["ctl", "--control"])
+            .arg(lab.sock())
+            .args(["--", "-Ln"])
+            .output();
         if out.map(|o| o.status.success()).unwrap_or(false) {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "restarted rvsd does not answer");
-        assert!(child.try_wait().expect("wait").is_none(), "restarted rvsd exited");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "restarted rvsd does not answer"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "restarted rvsd exited"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(lab.xdp_attached());
@@ -288,13 +354,22 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
         if let Some(st) = child.try_wait().expect("wait") {
             break st;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "rvsd ignored SIGTERM");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rvsd ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(st.code(), Some(0));
-    assert!(!lab.xdp_attached(), "XDP program left attached after a clean exit");
+    assert!(
+        !lab.xdp_attached(),
+        "XDP program left attached after a clean exit"
+    );
     let addrs = ok(Command::new("ip").args(["-n", &lab.ns("dir"), "addr", "show", "eth1"]));
-    assert!(!addrs.contains(VIP4) && !addrs.contains(VIP6), "VIPs left behind:\n{addrs}");
+    assert!(
+        !addrs.contains(VIP4) && !addrs.contains(VIP6),
+        "VIPs left behind:\n{addrs}"
+    );
 }
 
 #[test]
@@ -304,7 +379,10 @@ fn nat_port_mapping_and_icmp_port_unreachable() {
     traffic(&lab);
     // VIP:80 → RIP:8080, and the server sees the client's own address.
     let listing = lab.ctl("-Ln");
-    assert!(listing.contains("-> 198.18.2.11:8080             Masq"), "{listing}");
+    assert!(
+        listing.contains("-> 198.18.2.11:8080             Masq"),
+        "{listing}"
+    );
     let h = curl_headers(&lab, &format!("http://{VIP4}/"));
     assert!(header(&h, "X-Local").ends_with(":8080"), "{h}");
     assert!(header(&h, "X-Peer").starts_with("198.18.0.2:"), "{h}");
@@ -330,15 +408,25 @@ try:
 except ConnectionRefusedError: print('refused')
 except socket.timeout: print('timeout')
 "#;
-    for (addr, port, proto) in [(VIP4, "9001", "udp"), (VIP4, "81", "tcp"), (VIP6, "9001", "udp")] {
+    for (addr, port, proto) in [
+        (VIP4, "9001", "udp"),
+        (VIP4, "81", "tcp"),
+        (VIP6, "9001", "udp"),
+    ] {
         let out = lab.exec("client", &["python3", "-c", probe, addr, port, proto]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "refused", "{proto} {addr}:{port}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "refused",
+            "{proto} {addr}:{port}"
+        );
     }
 }
 
 #[test]
 fn fullnat_real_servers_see_the_local_address() {
-    let Some(_g) = require("e2e FULLNAT") else { return };
+    let Some(_g) = require("e2e FULLNAT") else {
+        return;
+    };
     let lab = Lab::up("fullnat", &[]);
     traffic(&lab);
     let h = curl_headers(&lab, &format!("http://{VIP4}/"));

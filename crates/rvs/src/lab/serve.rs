@@ -3,6 +3,7 @@
 //! and per HTTP connection.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::net::SocketAddr;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -149,8 +150,19 @@ pub fn parse_head(lines: &[String]) -> Option<Head> {
     })
 }
 
-/// The full response for server `id`.
-pub fn response(id: &str, head: &Head) -> Vec<u8> {
+/// The connection as the server sees it: `X-Peer` (the source the server sees: the
+/// client, or a FULLNAT local address) and `X-Local` (the address and port it was reached
+/// on, e.g. 8080 behind NAT port mapping). IPv4-mapped addresses are shown as IPv4.
+pub fn conn_headers(peer: Option<SocketAddr>, local: Option<SocketAddr>) -> String {
+    let show = |a: Option<SocketAddr>| match a {
+        Some(a) => SocketAddr::new(a.ip().to_canonical(), a.port()).to_string(),
+        None => "-".to_string(),
+    };
+    format!("X-Peer: {}\r\nX-Local: {}\r\n", show(peer), show(local))
+}
+
+/// The full response for server `id`; `extra` are header lines (each ending in CRLF).
+pub fn response(id: &str, head: &Head, extra: &str) -> Vec<u8> {
     let body = format!("{id}\n");
     let conn = if head.keep_alive {
         "keep-alive"
@@ -158,7 +170,7 @@ pub fn response(id: &str, head: &Head) -> Vec<u8> {
         "close"
     };
     let mut r = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Server: {id}\r\nConnection: {conn}\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Server: {id}\r\n{extra}Connection: {conn}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -169,6 +181,7 @@ pub fn response(id: &str, head: &Head) -> Vec<u8> {
 }
 
 fn serve_conn(s: TcpStream, id: &str) -> io::Result<()> {
+    let extra = conn_headers(s.peer_addr().ok(), s.local_addr().ok());
     s.set_read_timeout(Some(IDLE))?;
     s.set_write_timeout(Some(IDLE))?;
     let mut w = s.try_clone()?;
@@ -208,7 +221,7 @@ fn serve_conn(s: TcpStream, id: &str) -> io::Result<()> {
                 &mut io::sink(),
             )?;
         }
-        w.write_all(&response(id, &head))?;
+        w.write_all(&response(id, &head, &extra))?;
         if !head.keep_alive {
             return Ok(());
         }
@@ -257,7 +270,15 @@ mod tests {
     #[test]
     fn responses() {
         let head = h(&["GET / HTTP/1.0"]).unwrap();
-        let r = String::from_utf8(response("rs2", &head)).unwrap();
+        let extra = conn_headers(
+            Some("[::ffff:198.18.0.2]:4000".parse().unwrap()),
+            Some("[fd00:2::11]:8080".parse().unwrap()),
+        );
+        let r = String::from_utf8(response("rs2", &head, &extra)).unwrap();
+        assert!(
+            r.contains("X-Peer: 198.18.0.2:4000\r\nX-Local: [fd00:2::11]:8080\r\n"),
+            "{r}"
+        );
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(r.contains("Content-Length: 4\r\n"));
         assert!(r.contains("X-Server: rs2\r\n"));

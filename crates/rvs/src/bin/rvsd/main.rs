@@ -98,7 +98,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .vip_interface
         .clone()
         .or_else(|| args.interfaces.first().cloned());
-    let mut vips = vips::Vips::default();
+    let socket = rvs_control::socket_path(args.control.as_deref());
+    let mut vips = vips::Vips::new(socket.with_extension("vips"));
     if !args.vips.is_empty() {
         let Some(ifname) = vip_if else {
             anyhow::bail!("--vip needs --vip-interface or an --interface");
@@ -117,7 +118,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let socket = rvs_control::socket_path(args.control.as_deref());
     let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), clock) {
         Ok(s) => s,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! VIPs rvsd puts on an interface while it runs, and takes away when it exits.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -24,24 +25,59 @@ pub fn parse(s: &str) -> anyhow::Result<(IpAddr, u8)> {
     Ok((addr, plen))
 }
 
-/// The addresses added (only those that were not already there).
-#[derive(Default)]
+/// The addresses rvsd added (those that were already there are left alone), recorded in
+/// a state file beside the control socket, so that an rvsd restarted after a crash knows
+/// which addresses on the interface are its own and removes them when it exits.
 pub struct Vips {
     added: Vec<(String, IpAddr, u8)>,
+    state: PathBuf,
+    leftover: Vec<String>,
+}
+
+fn key(ifname: &str, addr: IpAddr, plen: u8) -> String {
+    format!("{ifname} {addr}/{plen}")
 }
 
 impl Vips {
+    /// VIP bookkeeping in `state` (read now: what a crashed rvsd left).
+    pub fn new(state: PathBuf) -> Vips {
+        let leftover = std::fs::read_to_string(&state)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        Vips {
+            added: Vec::new(),
+            state,
+            leftover,
+        }
+    }
+
     /// Add `addr/plen` to `ifname`.
     pub fn add(&mut self, ifname: &str, addr: IpAddr, plen: u8) -> anyhow::Result<()> {
         let added = rvs_netlink::add_address(ifname, addr, plen)
             .with_context(|| format!("cannot add VIP {addr}/{plen} to {ifname}"))?;
+        let k = key(ifname, addr, plen);
         if added {
             tracing::info!(%addr, plen, ifname, "VIP added");
-            self.added.push((ifname.to_string(), addr, plen));
+        } else if self.leftover.contains(&k) {
+            tracing::info!(%addr, plen, ifname, "VIP left by an earlier rvsd taken over");
         } else {
             tracing::info!(%addr, plen, ifname, "VIP was already there; it will be left");
+            return Ok(());
         }
+        self.added.push((ifname.to_string(), addr, plen));
+        self.save();
         Ok(())
+    }
+
+    fn save(&self) {
+        let text: String = self
+            .added
+            .iter()
+            .map(|(i, a, p)| key(i, *a, *p) + "\n")
+            .collect();
+        if let Err(e) = std::fs::write(&self.state, text) {
+            tracing::warn!(path = %self.state.display(), "cannot record the VIPs: {e}");
+        }
     }
 
     /// Remove what [`Vips::add`] added.
@@ -52,6 +88,7 @@ impl Vips {
                 Err(e) => tracing::warn!(%addr, plen, ifname, "cannot remove VIP: {e}"),
             }
         }
+        let _ = std::fs::remove_file(&self.state);
     }
 }
 
