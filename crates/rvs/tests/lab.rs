@@ -90,7 +90,7 @@ impl Lab {
             "--count",
             &n,
             "--timeout-ms",
-            "3000",
+            &t,
         ]);
         (ok, format!("{out}{err}"))
     }
