@@ -70,7 +70,12 @@ impl Lab {
 
     /// `rvs lab client KIND TARGET --count N` from the client node.
     fn client(&self, kind: &str, target: &str, count: u32) -> (bool, String) {
+        self.client_t(kind, target, count, 3000)
+    }
+
+    fn client_t(&self, kind: &str, target: &str, count: u32, timeout_ms: u32) -> (bool, String) {
         let n = count.to_string();
+        let t = timeout_ms.to_string();
         let (ok, out, err) = rvs(&[
             "lab",
             "exec",
@@ -85,7 +90,7 @@ impl Lab {
             "--count",
             &n,
             "--timeout-ms",
-            "3000",
+            &t,
         ]);
         (ok, format!("{out}{err}"))
     }
@@ -129,7 +134,7 @@ fn plain_routing_reaches_every_real_server_and_down_cleans_up() {
             );
         }
         // A wrong address fails (bounded), and the client says so with its exit status.
-        let (ok, out) = lab.client("http", "198.18.1.99:80", 1);
+        let (ok, out) = lab.client_t("http", "198.18.1.99:80", 1, 300);
         assert!(!ok && out.contains("failed 1"), "{out}");
         let name = lab.name.clone();
         drop(lab);
@@ -340,4 +345,64 @@ fn rs_setup_dr_start_stop_restores_everything() {
     assert!(!std::path::Path::new(&state).exists());
     // stop again: nothing to undo, still success.
     in_ns(&ns.0, &a);
+}
+
+#[test]
+fn rs_setup_tun_attaches_and_removes_the_decapsulator() {
+    if !privileged("rs-setup tun in a netns") {
+        return;
+    }
+    let ns = Netns(unique_name());
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    in_ns(
+        &ns.0,
+        &[
+            "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+        ],
+    );
+    in_ns(&ns.0, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2"]);
+    let before = snapshot(&ns.0);
+    let state = format!("/run/rvs/rs-setup-test-{}.json", ns.0);
+    let args = [
+        RVS,
+        "rs-setup",
+        "--mode",
+        "tun",
+        "--tun-type",
+        "gue",
+        "--gue-port",
+        "6080",
+        "--vip",
+        "198.18.1.100",
+        "--iface",
+        "eth0",
+        "--state",
+        &state,
+    ];
+    let mut a = args.to_vec();
+    a.push("start");
+    in_ns(&ns.0, &a);
+    let link = in_ns(&ns.0, &["ip", "link", "show", "dev", "eth0"]);
+    assert!(link.contains("name rvs_decap"), "{link}");
+    let during = snapshot(&ns.0);
+    assert!(
+        during
+            .0
+            .iter()
+            .any(|s| s == "net.ipv4.conf.all.rp_filter=0"),
+        "{:?}",
+        during.0
+    );
+    let mut a = args.to_vec();
+    a.push("stop");
+    in_ns(&ns.0, &a);
+    let link = in_ns(&ns.0, &["ip", "link", "show", "dev", "eth0"]);
+    assert!(!link.contains("rvs_decap"), "{link}");
+    assert_eq!(snapshot(&ns.0), before);
 }
