@@ -1,5 +1,6 @@
 # rvs — Linux Virtual Server in Rust.
-#   make demo   replay the bundled flows and capture through `rvs sim` (live demo: rvsd)
+#   make demo   a live DR lab: rvsd on XDP/AF_XDP, 3 real servers under wrr 3/2/1 (root)
+#   make demo-sim  replay the bundled flows and capture through `rvs sim` (offline)
 #   make test   formatting, clippy -D warnings, every test
 #   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
 #   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
@@ -7,7 +8,7 @@
 CARGO ?= cargo
 export RUSTFLAGS ?=
 
-.PHONY: all deps build test demo bench fuzz-smoke fmt clippy clean
+.PHONY: all deps build test demo demo-sim bench fuzz-smoke fmt clippy clean
 
 all: build
 
@@ -23,6 +24,11 @@ test: deps
 	$(CARGO) test --workspace --locked
 
 demo: deps
+	$(CARGO) build --locked -q -p rvs --bins
+	target/debug/rvs lab demo
+
+# The offline demos: flows and a capture replayed through the engine by `rvs sim`.
+demo-sim: deps
 	$(CARGO) build --locked -q -p rvs
 	target/debug/rvs sim --rules examples/sim/rules.txt --flows examples/sim/flows.txt \
 		--list --stats --rate --conns
