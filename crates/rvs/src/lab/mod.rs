@@ -4,6 +4,7 @@
 pub mod client;
 mod demo;
 pub mod ethtool;
+pub mod flood;
 pub mod net;
 pub mod procs;
 pub mod serve;
@@ -56,6 +57,8 @@ enum LabCmd {
     /// Send requests and count which server answered.
     #[command(subcommand)]
     Client(client::ClientCmd),
+    /// Small-packet UDP generator for benchmarks: many source ports, sendmmsg batches.
+    Flood(flood::FloodArgs),
     /// DR lab, 3 servers weighted 3/2/1 under wrr, 60 HTTP requests, stats, then down.
     Demo {
         /// Lab name.
@@ -169,6 +172,7 @@ fn run(args: LabArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCmd::Client(c) => client::main(&c),
+        LabCmd::Flood(a) => flood::main(&a).map(|_| ExitCode::SUCCESS),
         LabCmd::Demo {
             name,
             rvsd,
