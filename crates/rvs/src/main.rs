@@ -44,3 +44,12 @@ fn main() -> ExitCode {
         Cmd::RsSetup(args) => rs_setup::main(&args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

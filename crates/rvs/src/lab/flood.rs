@@ -14,8 +14,7 @@ const BATCH: usize = 64;
 #[derive(clap::Args, Debug)]
 pub struct FloodArgs {
     /// Destinations, comma separated (socket i sends to destination i mod N).
-    #[arg(value_delimiter = ',', required = true)]
-    dst: Vec<std::net::IpAddr>,
+    dst: String,
     /// Destination port.
     port: u16,
     /// How long to send, in seconds.
@@ -37,9 +36,14 @@ pub fn main(a: &FloodArgs) -> Result<()> {
     {
         bail!("flood: sockets 1..4096, payload ≤ 1472, seconds 0..3600");
     }
+    let dsts: Vec<std::net::IpAddr> = a
+        .dst
+        .split(',')
+        .map(|d| d.parse().with_context(|| format!("bad address `{d}'")))
+        .collect::<Result<_>>()?;
     let mut socks = Vec::with_capacity(a.sockets);
     for i in 0..a.sockets {
-        let dst = SocketAddr::new(a.dst[i % a.dst.len()], a.port);
+        let dst = SocketAddr::new(dsts[i % dsts.len()], a.port);
         let bind: SocketAddr = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
         let s = UdpSocket::bind(bind).context("bind")?;
         s.connect(dst).with_context(|| format!("connect {dst}"))?;
