@@ -370,6 +370,24 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
 }
 
 #[test]
+fn dr_with_nginx_real_servers() {
+    let Some(_g) = require("e2e DR with nginx") else {
+        return;
+    };
+    assert!(
+        std::path::Path::new("/usr/sbin/nginx").is_file(),
+        "nginx is not installed (scripts/deps installs it)"
+    );
+    let lab = Lab::up("dr", &["--nginx"]);
+    for target in [VIP4.to_string(), format!("[{VIP6}]")] {
+        let t = lab.tally("http", &target, 30);
+        assert_spread(&t, 30, &format!("nginx {target}"));
+    }
+    let h = curl_headers(&lab, &format!("http://{VIP4}/"));
+    assert!(header(&h, "Server").starts_with("nginx"), "{h}");
+}
+
+#[test]
 fn nat_port_mapping_and_icmp_port_unreachable() {
     let Some(_g) = require("e2e NAT") else { return };
     let lab = Lab::up("nat", &[]);

@@ -106,6 +106,10 @@ pub struct UpArgs {
     /// Tunnel type of --mode tun.
     #[arg(long, value_enum, default_value = "ipip")]
     tun_type: TunType,
+    /// HTTP from nginx on the real servers (ports 80 and 8080, body `rsN`) instead of
+    /// the built-in server (which still does the UDP echo). Needs nginx installed.
+    #[arg(long)]
+    nginx: bool,
     /// Labs are always dual-stack; this only puts IPv6 first in the hints.
     #[arg(long)]
     ipv6: bool,
@@ -130,6 +134,7 @@ impl UpArgs {
             balancer: self.balancer,
             xdp_mode: self.xdp_mode.clone(),
             tun_type: self.tun_type,
+            nginx: self.nginx,
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// UDP echo ports, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "9000")]
     pub udp: Vec<u16>,
+    /// No HTTP server (another server, e.g. nginx, serves HTTP).
+    #[arg(long)]
+    pub no_http: bool,
     /// Create this file once every socket is bound (the lab waits for it).
     #[arg(long, hide = true)]
     pub ready_file: Option<PathBuf>,
@@ -40,7 +43,8 @@ const IDLE: Duration = Duration::from_secs(15);
 pub fn main(args: &ServeArgs) -> Result<()> {
     let id: Arc<str> = Arc::from(args.id.as_str());
     let mut threads = Vec::new();
-    for &port in &args.http {
+    let http: &[u16] = if args.no_http { &[] } else { &args.http };
+    for &port in http {
         let ls = net::tcp_listeners(port).with_context(|| format!("binding TCP port {port}"))?;
         for l in ls {
             let id = id.clone();
@@ -59,7 +63,7 @@ pub fn main(args: &ServeArgs) -> Result<()> {
     }
     eprintln!(
         "rvs lab serve {}: http {:?}, udp {:?}",
-        args.id, args.http, args.udp
+        args.id, http, args.udp
     );
     for t in threads {
         let _ = t.join();

@@ -81,6 +81,8 @@ pub struct LabConfig {
     pub xdp_mode: String,
     /// Tunnel type for TUN.
     pub tun_type: TunType,
+    /// nginx serves HTTP on the real servers instead of the built-in server.
+    pub nginx: bool,
 }
 
 /// A bad lab configuration.
@@ -290,6 +292,7 @@ mod tests {
             balancer,
             xdp_mode: "auto".into(),
             tun_type: TunType::Gue,
+            nginx: false,
         }
     }
 

@@ -238,7 +238,7 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     for n in 1..=cfg.servers {
         let id = format!("rs{n}");
         let ready = dir.join(format!("ready-{id}"));
-        let args = vec![
+        let mut args = vec![
             "lab".to_string(),
             "serve".into(),
             "--id".into(),
@@ -246,6 +246,9 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
             "--ready-file".into(),
             ready.to_string_lossy().into_owned(),
         ];
+        if cfg.nginx {
+            args.push("--no-http".into());
+        }
         let log = dir.join(format!("serve-{id}.log"));
         let child = procs::spawn_in_ns(
             dir,
@@ -267,6 +270,9 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
         )
         .with_context(|| format!("server {id} in {}", cfg.rs_ns(n)))?;
     }
+    if cfg.nginx {
+        start_nginx(cfg, dir)?;
+    }
     match cfg.balancer {
         Balancer::None => {}
         Balancer::Nftables => {
@@ -283,6 +289,75 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
 }
 
 /// Waits until `path` exists; fails early (with the log's tail) when `child` exits.
+/// The nginx binary `--nginx` runs.
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx's configuration for real server `id`, everything under the lab's state `dir`.
+pub fn nginx_conf(id: &str, dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes 1;\n\
+         daemon off;\n\
+         pid {d}/nginx-{id}.pid;\n\
+         error_log {d}/nginx-{id}.error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+         \x20 access_log off;\n\
+         \x20 client_body_temp_path {d}/nginx-{id}-tmp;\n\
+         \x20 proxy_temp_path {d}/nginx-{id}-tmp;\n\
+         \x20 fastcgi_temp_path {d}/nginx-{id}-tmp;\n\
+         \x20 uwsgi_temp_path {d}/nginx-{id}-tmp;\n\
+         \x20 scgi_temp_path {d}/nginx-{id}-tmp;\n\
+         \x20 server {{\n\
+         \x20   listen 80; listen [::]:80; listen 8080; listen [::]:8080;\n\
+         \x20   location / {{\n\
+         \x20     default_type text/plain;\n\
+         \x20     add_header X-Server {id};\n\
+         \x20     return 200 \"{id}\\n\";\n\
+         \x20   }}\n\
+         \x20 }}\n\
+         }}\n"
+    )
+}
+
+/// `--nginx`: nginx in every real server (HTTP on 80 and 8080), waited for by its pid file
+/// (nginx writes it once its sockets are bound).
+fn start_nginx(cfg: &LabConfig, dir: &Path) -> Result<()> {
+    if !Path::new(NGINX).is_file() {
+        bail!("--nginx: {NGINX} not found (apt-get install nginx)");
+    }
+    for n in 1..=cfg.servers {
+        let id = format!("rs{n}");
+        let conf = dir.join(format!("nginx-{id}.conf"));
+        fs::write(&conf, nginx_conf(&id, dir))?;
+        let log = dir.join(format!("nginx-{id}.log"));
+        let args = vec![
+            "-c".to_string(),
+            conf.to_string_lossy().into_owned(),
+            "-e".into(),
+            dir.join(format!("nginx-{id}.error.log"))
+                .to_string_lossy()
+                .into_owned(),
+        ];
+        let mut child = procs::spawn_in_ns(
+            dir,
+            &format!("nginx-{id}"),
+            &cfg.rs_ns(n),
+            Path::new(NGINX),
+            &args,
+            &log,
+        )?;
+        wait_for(
+            &dir.join(format!("nginx-{id}.pid")),
+            Duration::from_secs(5),
+            &mut child,
+            &log,
+        )
+        .with_context(|| format!("nginx {id} in {}", cfg.rs_ns(n)))?;
+    }
+    Ok(())
+}
+
 fn wait_for(path: &Path, limit: Duration, child: &mut Child, log: &Path) -> Result<()> {
     let deadline = Instant::now() + limit;
     loop {
