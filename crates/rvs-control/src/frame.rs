@@ -55,8 +55,12 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
+    // Grow with the bytes that actually arrive, not with what the prefix claims.
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    let got = r.take(len as u64).read_to_end(&mut body)?;
+    if got < len {
+        return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(serde_json::from_slice(&body)?)
 }
 
