@@ -256,6 +256,50 @@ impl XdpPort {
     }
 }
 
+impl XdpPort {
+    /// Make the kernel transmit what is on the TX ring.
+    ///
+    /// In copy mode every kick (`sendto`) transmits at most the socket's TX budget (32
+    /// frames by default, `TX_BATCH_SIZE` in net/xdp/xsk.c) and answers `EAGAIN` while
+    /// descriptors remain or while the completion ring is full. A single kick per batch
+    /// of 64 therefore left half of every batch behind, the ring filled up and frames were
+    /// dropped as `tx_failed`; so kick until the ring is drained, reaping completions in
+    /// between. Bounded: a ring's worth of budgets plus one. `ENOBUFS` (no socket memory
+    /// left) ends the round; the frames stay on the ring for the next flush or poll().
+    /// (`xdp` 0.8 does not expose the ring's need_wakeup flag, so zero-copy drivers are
+    /// kicked too; that is harmless.)
+    fn kick(&mut self) -> io::Result<()> {
+        let max = self.fill_count / 32 + 2;
+        for _ in 0..max {
+            // SAFETY: a zero-length sendto on our own socket; no buffers are passed.
+            let r = unsafe {
+                libc::sendto(
+                    self.socket.raw_fd(),
+                    std::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null(),
+                    0,
+                )
+            };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EINTR) => {
+                    // Budget used up, completion ring full, or one frame dropped by the
+                    // device: free the completed chunks and go on.
+                    self.completion.dequeue(&mut self.umem, 64);
+                }
+                Some(libc::ENOBUFS) => return Ok(()),
+                _ => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Ask the kernel whether the socket runs in zero-copy mode (`XDP_OPTIONS`).
 fn zero_copy(fd: RawFd) -> bool {
     let mut opts: u32 = 0;
@@ -355,29 +399,21 @@ impl XskPort for XdpPort {
             return Ok((0, 0));
         }
         let queued = self.tx_slab.len();
-        // Copy mode transmits inside this syscall, so the kick is always needed there;
-        // `xdp` 0.8 does not expose the ring's need_wakeup flag to skip it otherwise.
         // SAFETY: the queued packets point into our UMEM, which outlives the socket.
-        let r = unsafe { self.tx.send(&mut self.tx_slab, true) };
+        unsafe { self.tx.send(&mut self.tx_slab, false) }?;
+        let mut r = self.kick();
+        if r.is_ok() && !self.tx_slab.is_empty() {
+            // The ring was full; the kicks above drained it, so try the rest once more.
+            // SAFETY: as above.
+            unsafe { self.tx.send(&mut self.tx_slab, false) }?;
+            r = self.kick();
+        }
         let mut dropped = 0;
         while let Some(pkt) = self.tx_slab.pop_back() {
             self.umem.free_packet(pkt);
             dropped += 1;
         }
-        match r {
-            Ok(n) => Ok((n, dropped)),
-            // The frames are on the ring; the kernel sends them on the next kick (the
-            // next flush, or the poll() of the idle loop).
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok((queued - dropped, dropped))
-            }
-            Err(e) => Err(e),
-        }
+        r.map(|()| (queued - dropped, dropped))
     }
 
     fn complete(&mut self) -> io::Result<()> {
