@@ -3,12 +3,14 @@
 #   make demo-sim  replay the bundled flows and capture through `rvs sim` (offline)
 #   make test   formatting, clippy -D warnings, every test
 #   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
+#   make bench-live  root: rvs DR/NAT vs nftables DNAT vs plain routing in netns labs
+#                    (bench/live.sh; bench-live-smoke: 1 repetition x 2 s)
 #   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
 
 CARGO ?= cargo
 export RUSTFLAGS ?=
 
-.PHONY: all deps build test demo demo-sim bench fuzz-smoke fmt clippy clean
+.PHONY: all deps build test demo demo-sim bench bench-live bench-live-smoke fuzz-smoke fmt clippy clean
 
 all: build
 
@@ -40,6 +42,14 @@ demo-sim: deps
 bench: deps
 	$(CARGO) bench --locked -p rvs-core --bench core
 	$(CARGO) bench --locked -p rvs-core --bench engine
+
+# Live labs (root): requests/s, connections/s and UDP packets/s through rvsd (DR, NAT),
+# nftables DNAT and plain routing; writes target/bench-live/results.{md,json}.
+bench-live: deps
+	bench/live.sh
+
+bench-live-smoke: deps
+	REPS=1 DUR=2 bench/live.sh
 
 # Targets are the [[bin]] names of fuzz/Cargo.toml, so new targets are picked up. New
 # inputs go to fuzz/target/smoke-corpus/ (the committed corpus is only read); a crash is

@@ -13,7 +13,7 @@ use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
 
 use crate::classes::classes_of;
 use crate::worker::{Resolver, Worker, WorkerConfig, WorkerCounters, lock};
-use crate::xsk::{BindMode, XdpPort, XskError};
+use crate::xsk::{BindMode, KernelStats, XdpPort, XskError, kernel_stats};
 
 /// How to run the data plane.
 #[derive(Clone, Debug)]
@@ -102,6 +102,9 @@ pub struct DataplaneStats {
     pub sockets: Vec<SocketInfo>,
     /// The XDP attach mode in effect per interface.
     pub xdp_modes: Vec<(String, XdpMode)>,
+    /// The kernel's AF_XDP counters summed over the sockets (frames dropped before the
+    /// worker saw them, e.g. RX ring full).
+    pub kernel: KernelStats,
     /// The classifier's counters, if they could be read.
     pub classifier: Option<ClassifierCounters>,
 }
@@ -121,6 +124,8 @@ pub struct Dataplane {
     worker: Option<JoinHandle<()>>,
     counters: Arc<WorkerCounters>,
     sockets: Vec<SocketInfo>,
+    /// The sockets' descriptors (owned by the worker; open until `stop_all`).
+    fds: Vec<std::os::fd::RawFd>,
     modes: Vec<(String, XdpMode)>,
 }
 
@@ -209,6 +214,7 @@ impl Dataplane {
                 ports.push((*iface, port));
             }
         }
+        let fds = ports.iter().map(|(_, p)| p.raw_fd()).collect();
         classifier.set_classes(&classes_of(&lock(&engine)))?;
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(WorkerCounters::default());
@@ -237,6 +243,7 @@ impl Dataplane {
             worker: Some(worker),
             counters,
             sockets,
+            fds,
             modes,
         })
     }
@@ -273,6 +280,13 @@ impl Dataplane {
             idle_ticks: g(&c.idle_ticks),
             sockets: self.sockets.clone(),
             xdp_modes: self.modes.clone(),
+            kernel: self.fds.iter().filter_map(|fd| kernel_stats(*fd)).fold(
+                KernelStats::default(),
+                |mut acc, k| {
+                    acc.add(&k);
+                    acc
+                },
+            ),
             classifier,
         }
     }

@@ -16,6 +16,7 @@ pub mod xsk;
 pub use classes::classes_of;
 pub use dataplane::{Config, Dataplane, DataplaneError, DataplaneStats, SocketInfo, now};
 pub use rvs_xdp::{Classes, FwmarkClass, XdpMode};
+pub use xsk::KernelStats;
 
 #[cfg(test)]
 mod tests {

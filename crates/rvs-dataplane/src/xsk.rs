@@ -230,6 +230,11 @@ impl XdpPort {
         (self.ifindex, self.queue)
     }
 
+    /// The kernel's counters of this socket.
+    pub fn kernel_stats(&self) -> Option<KernelStats> {
+        kernel_stats(self.raw_fd())
+    }
+
     /// The socket descriptor (for the XSKMAP).
     pub fn raw_fd(&self) -> RawFd {
         self.socket.raw_fd()
@@ -253,6 +258,50 @@ impl XdpPort {
             Ok(q) => self.in_kernel += q,
             Err(e) => tracing::debug!("fill ring wakeup: {e}"),
         }
+    }
+}
+
+impl XdpPort {
+    /// Make the kernel transmit what is on the TX ring.
+    ///
+    /// In copy mode every kick (`sendto`) transmits at most the socket's TX budget (32
+    /// frames by default, `TX_BATCH_SIZE` in net/xdp/xsk.c) and answers `EAGAIN` while
+    /// descriptors remain or while the completion ring is full. A single kick per batch
+    /// of 64 therefore left half of every batch behind, the ring filled up and frames were
+    /// dropped as `tx_failed`; so kick until the ring is drained, reaping completions in
+    /// between. Bounded: a ring's worth of budgets plus one. `ENOBUFS` (no socket memory
+    /// left) ends the round; the frames stay on the ring for the next flush or poll().
+    /// (`xdp` 0.8 does not expose the ring's need_wakeup flag, so zero-copy drivers are
+    /// kicked too; that is harmless.)
+    fn kick(&mut self) -> io::Result<()> {
+        let max = self.fill_count / 32 + 2;
+        for _ in 0..max {
+            // SAFETY: a zero-length sendto on our own socket; no buffers are passed.
+            let r = unsafe {
+                libc::sendto(
+                    self.socket.raw_fd(),
+                    std::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null(),
+                    0,
+                )
+            };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EINTR) => {
+                    // Budget used up, completion ring full, or one frame dropped by the
+                    // device: free the completed chunks and go on.
+                    self.completion.dequeue(&mut self.umem, 64);
+                }
+                Some(libc::ENOBUFS) => return Ok(()),
+                _ => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -355,29 +404,21 @@ impl XskPort for XdpPort {
             return Ok((0, 0));
         }
         let queued = self.tx_slab.len();
-        // Copy mode transmits inside this syscall, so the kick is always needed there;
-        // `xdp` 0.8 does not expose the ring's need_wakeup flag to skip it otherwise.
         // SAFETY: the queued packets point into our UMEM, which outlives the socket.
-        let r = unsafe { self.tx.send(&mut self.tx_slab, true) };
+        unsafe { self.tx.send(&mut self.tx_slab, false) }?;
+        let mut r = self.kick();
+        if r.is_ok() && !self.tx_slab.is_empty() {
+            // The ring was full; the kicks above drained it, so try the rest once more.
+            // SAFETY: as above.
+            unsafe { self.tx.send(&mut self.tx_slab, false) }?;
+            r = self.kick();
+        }
         let mut dropped = 0;
         while let Some(pkt) = self.tx_slab.pop_back() {
             self.umem.free_packet(pkt);
             dropped += 1;
         }
-        match r {
-            Ok(n) => Ok((n, dropped)),
-            // The frames are on the ring; the kernel sends them on the next kick (the
-            // next flush, or the poll() of the idle loop).
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok((queued - dropped, dropped))
-            }
-            Err(e) => Err(e),
-        }
+        r.map(|()| (queued - dropped, dropped))
     }
 
     fn complete(&mut self) -> io::Result<()> {
@@ -397,4 +438,55 @@ impl XskPort for XdpPort {
     fn fd(&self) -> Option<RawFd> {
         Some(self.socket.raw_fd())
     }
+}
+
+/// The kernel's counters of an AF_XDP socket (`getsockopt(SOL_XDP, XDP_STATISTICS)`):
+/// frames it dropped before userspace saw them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames dropped for reasons other than a full ring or an empty fill ring.
+    pub rx_dropped: u64,
+    /// Frames dropped because the RX ring was full (the worker fell behind).
+    pub rx_ring_full: u64,
+    /// Times the fill ring was empty when a frame arrived.
+    pub rx_fill_ring_empty: u64,
+    /// Invalid RX descriptors.
+    pub rx_invalid_descs: u64,
+    /// Invalid TX descriptors.
+    pub tx_invalid_descs: u64,
+}
+
+impl KernelStats {
+    /// Add `o` to these counters.
+    pub fn add(&mut self, o: &KernelStats) {
+        self.rx_dropped += o.rx_dropped;
+        self.rx_ring_full += o.rx_ring_full;
+        self.rx_fill_ring_empty += o.rx_fill_ring_empty;
+        self.rx_invalid_descs += o.rx_invalid_descs;
+        self.tx_invalid_descs += o.tx_invalid_descs;
+    }
+}
+
+/// Read the kernel's counters of the AF_XDP socket `fd`; `None` if the call fails.
+pub fn kernel_stats(fd: RawFd) -> Option<KernelStats> {
+    // SAFETY: xdp_statistics is plain data; getsockopt writes at most `len` bytes into it.
+    let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+    // SAFETY: `st` and `len` are valid for writes; a bad fd only makes the call fail.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut st as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(KernelStats {
+        rx_dropped: st.rx_dropped,
+        rx_ring_full: st.rx_ring_full,
+        rx_fill_ring_empty: st.rx_fill_ring_empty_descs,
+        rx_invalid_descs: st.rx_invalid_descs,
+        tx_invalid_descs: st.tx_invalid_descs,
+    })
 }

@@ -254,6 +254,14 @@ fn traffic(lab: &Lab) {
     let st = lab.status();
     assert_eq!(st["dataplane"]["unresolved_dropped"], 0, "{st:#}");
     assert_eq!(st["dataplane"]["tx_failed"], 0, "{st:#}");
+    // The kernel dropped nothing before the worker saw it, and every frame the classifier
+    // redirected reached the worker.
+    assert_eq!(st["dataplane"]["kernel"]["rx_ring_full"], 0, "{st:#}");
+    assert_eq!(st["dataplane"]["kernel"]["rx_dropped"], 0, "{st:#}");
+    assert_eq!(
+        st["dataplane"]["classifier"]["redirected"], st["dataplane"]["rx"],
+        "{st:#}"
+    );
 }
 
 /// DR and TUN: replies go from the real servers to the router, not through the director.

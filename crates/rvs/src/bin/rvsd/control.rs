@@ -109,6 +109,12 @@ impl Plane {
                 })).collect::<Vec<_>>(),
                 "xdp_modes": s.xdp_modes.iter().map(|(i, m)| (i.clone(), m.to_string()))
                     .collect::<std::collections::BTreeMap<_, _>>(),
+                "kernel": {
+                    "rx_ring_full": s.kernel.rx_ring_full, "rx_dropped": s.kernel.rx_dropped,
+                    "rx_fill_ring_empty": s.kernel.rx_fill_ring_empty,
+                    "rx_invalid_descs": s.kernel.rx_invalid_descs,
+                    "tx_invalid_descs": s.kernel.tx_invalid_descs,
+                },
                 "classifier": cl,
             })
         });
