@@ -144,7 +144,7 @@ for sys in $SYSTEMS; do
 		st=$("$RVS" ctl --control "/run/rvs/lab/$LAB/rvsd.sock" --status)
 		echo "$st" >"$OUT/status-$sys.json"
 		STATUS_JSON=$(jq -c --arg s "$sys" --argjson st "$st" '. + {($s): $st}' <<<"$STATUS_JSON")
-		echo "   rvsd $sys: $(jq -c '{rx: .dataplane.rx, tx: .dataplane.tx, tx_failed: .dataplane.tx_failed, unresolved_dropped: .dataplane.unresolved_dropped, dropped: .dataplane.dropped, engine_dropped: .engine.dropped, redirect_failed: .dataplane.classifier.redirect_failed}' <<<"$st")" >&2
+		echo "   rvsd $sys: $(jq -c '{rx: .dataplane.rx, tx: .dataplane.tx, tx_failed: .dataplane.tx_failed, unresolved_dropped: .dataplane.unresolved_dropped, dropped: .dataplane.dropped, engine_dropped: .engine.dropped, redirect_failed: .dataplane.classifier.redirect_failed, redirected: .dataplane.classifier.redirected, kernel_rx_ring_full: .dataplane.kernel.rx_ring_full, kernel_rx_dropped: .dataplane.kernel.rx_dropped}' <<<"$st")" >&2
 	fi
 	down
 done
