@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rvs_core::engine::{Engine, IfaceId, Neighbours};
+use rvs_core::engine::{Engine, IfaceId, Neighbours, Routes};
 use rvs_core::time::Time;
-use rvs_netlink::{NeighCache, NetlinkError};
+use rvs_netlink::{NeighCache, NetlinkError, RouteWatch};
 use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
 
 use crate::classes::classes_of;
@@ -120,6 +120,7 @@ pub struct Dataplane {
     engine: Arc<Mutex<Engine>>,
     classifier: Mutex<Classifier>,
     neigh: Arc<NeighCache>,
+    routes: Arc<RouteWatch>,
     stop: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<WorkerCounters>,
@@ -145,27 +146,29 @@ pub fn now() -> Time {
 }
 
 impl Dataplane {
-    /// Read the interfaces and routes into `engine.routes`, start the neighbour cache,
-    /// load and attach the classifier on every interface, open one AF_XDP socket per
-    /// (interface, rx queue), install [`classes_of`] the engine, and spawn the worker.
+    /// Read the interfaces and routes into `engine.routes`, start the neighbour cache and
+    /// the route watch (later changes of routes, addresses, MTU or MAC are swapped into
+    /// `engine.routes` as they happen), load and attach the classifier on every
+    /// interface, open one AF_XDP socket per (interface, rx queue), install
+    /// [`classes_of`] the engine, and spawn the worker.
     pub fn start(cfg: Config, engine: Arc<Mutex<Engine>>) -> Result<Dataplane, DataplaneError> {
         if cfg.interfaces.is_empty() {
             return Err(DataplaneError::NoInterfaces);
         }
         let (routes, ids) = rvs_netlink::build_routes(&cfg.interfaces)?;
-        {
-            let mut e = lock(&engine);
-            let old = e.routes.generation();
-            e.routes = routes;
-            // The engine caches each dest's hop per routes generation; keep generations
-            // increasing across the swap so no cached hop of the old table survives.
-            let first = IfaceId(0);
-            while e.routes.generation() <= old && e.routes.iface_mut(first).is_some() {}
-        }
+        install_routes(&mut lock(&engine), routes.clone());
         let neigh = NeighCache::start(&ids)?;
-        match Self::start_rest(&cfg, engine, &ids, Arc::clone(&neigh)) {
+        let watch = match start_watch(&cfg.interfaces, &routes, &ids, &engine) {
+            Ok(w) => w,
+            Err(e) => {
+                neigh.stop();
+                return Err(e.into());
+            }
+        };
+        match Self::start_rest(&cfg, engine, &ids, Arc::clone(&neigh), Arc::clone(&watch)) {
             Ok(d) => Ok(d),
             Err(e) => {
+                watch.stop();
                 neigh.stop();
                 Err(e)
             }
@@ -177,6 +180,7 @@ impl Dataplane {
         engine: Arc<Mutex<Engine>>,
         ids: &[(IfaceId, u32)],
         neigh: Arc<NeighCache>,
+        routes: Arc<RouteWatch>,
     ) -> Result<Dataplane, DataplaneError> {
         let mut classifier = Classifier::load()?;
         let mut modes = Vec::new();
@@ -239,6 +243,7 @@ impl Dataplane {
             engine,
             classifier: Mutex::new(classifier),
             neigh,
+            routes,
             stop,
             worker: Some(worker),
             counters,
@@ -296,8 +301,8 @@ impl Dataplane {
         self.neigh.mac(iface, addr).is_some()
     }
 
-    /// Stop the worker, close the sockets, detach the classifier, stop the neighbour
-    /// cache. Dropping the data plane does the same.
+    /// Stop the worker, close the sockets, detach the classifier, stop the route watch
+    /// and the neighbour cache. Dropping the data plane does the same.
     pub fn shutdown(self) {
         drop(self);
     }
@@ -313,8 +318,56 @@ impl Dataplane {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .detach_all();
+        self.routes.stop();
         self.neigh.stop();
     }
+}
+
+/// Replace `engine.routes` with `routes`, keeping the generation increasing: the engine
+/// caches each dest's hop per routes generation, so no hop cached from the old table may
+/// survive under a generation number the new table also has.
+fn install_routes(e: &mut Engine, routes: Routes) {
+    let old = e.routes.generation();
+    e.routes = routes;
+    // `iface_mut` bumps the generation (the only public way to); a table without
+    // interfaces has no hop anyone could have cached.
+    let first = IfaceId(0);
+    while e.routes.generation() <= old && e.routes.iface_mut(first).is_some() {}
+}
+
+/// Start the [`RouteWatch`] whose callback swaps each changed table into the engine.
+fn start_watch(
+    names: &[String],
+    installed: &Routes,
+    ids: &[(IfaceId, u32)],
+    engine: &Arc<Mutex<Engine>>,
+) -> Result<Arc<RouteWatch>, NetlinkError> {
+    let engine = Arc::clone(engine);
+    let first_ids = ids.to_vec();
+    RouteWatch::start(
+        names,
+        installed,
+        ids,
+        Box::new(move |routes, ids| {
+            if ids != first_ids {
+                // The AF_XDP sockets, the classifier and the neighbour cache are bound to
+                // the ifindexes seen at start.
+                tracing::warn!(
+                    before = ?first_ids, now = ?ids,
+                    "an interface was re-created (new ifindex); restart rvsd to serve it"
+                );
+            }
+            let generation = {
+                let mut e = lock(&engine);
+                install_routes(&mut e, routes);
+                e.routes.generation()
+            };
+            tracing::info!(
+                generation,
+                "routes, addresses or links changed; table swapped"
+            );
+        }),
+    )
 }
 
 impl Drop for Dataplane {
@@ -329,5 +382,57 @@ impl std::fmt::Debug for Dataplane {
             .field("sockets", &self.sockets)
             .field("modes", &self.modes)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::engine::Interface;
+    use rvs_core::{Director, Settings, SplitMix64};
+
+    fn table(gw: &str) -> Routes {
+        let mut r = Routes::default();
+        let id = r.add_interface(Interface {
+            name: "eth0".into(),
+            mac: [2, 0, 0, 0, 0, 1],
+            mtu: 1500,
+            v4: vec![("198.18.0.1".parse().unwrap(), 24)],
+            v6: Vec::new(),
+        });
+        r.add_route(
+            "198.18.9.0".parse().unwrap(),
+            24,
+            id,
+            Some(gw.parse().unwrap()),
+        )
+        .unwrap();
+        r
+    }
+
+    #[test]
+    fn install_routes_keeps_the_generation_increasing() {
+        let mut e = Engine::new(Director::new(
+            Settings::default(),
+            7,
+            Box::new(SplitMix64(7)),
+        ));
+        let dst = "198.18.9.5".parse().unwrap();
+        let mut last = e.routes.generation();
+        for (i, gw) in ["198.18.0.2", "198.18.0.3", "198.18.0.2"]
+            .iter()
+            .enumerate()
+        {
+            let fresh = table(gw);
+            assert!(fresh.generation() <= last || i == 0);
+            install_routes(&mut e, fresh);
+            let g = e.routes.generation();
+            assert!(g > last, "{g} <= {last}");
+            last = g;
+            assert_eq!(
+                e.routes.lookup(&dst).unwrap().next_hop,
+                gw.parse::<std::net::IpAddr>().unwrap()
+            );
+        }
     }
 }

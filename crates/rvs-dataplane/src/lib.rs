@@ -1,6 +1,6 @@
 //! rvs's data plane: AF_XDP sockets and the worker running the packet engine.
 //!
-//! - [`Dataplane`]: start (routes, neighbour cache, XDP classifier, AF_XDP sockets, worker
+//! - [`Dataplane`]: start (routes followed live, neighbour cache, XDP classifier, AF_XDP sockets, worker
 //!   thread), [`Dataplane::refresh`] the classifier after commands, stats, shutdown;
 //! - [`classes_of`]: what the classifier must redirect, from the engine's tables;
 //! - [`worker`]: the loop, generic over [`xsk::XskPort`] so tests drive it with fakes;

@@ -326,3 +326,186 @@ enum Msg {
     Refresh(mpsc::Sender<String>),
     Stop(mpsc::Sender<DataplaneStats>),
 }
+
+/// One UDP datagram on port 9000 answered, then exit (20 s at most).
+const SERVER_ONCE: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.bind(("0.0.0.0", 9000))
+s.settimeout(20)
+d, a = s.recvfrom(2048)
+print("got", d.decode(), "from", a[0], flush=True)
+s.sendto(b"echo " + d, a)
+"#;
+
+/// A real server in a subnet the director has no route to at start; the route (via a
+/// router) is added while the data plane runs, and traffic flows without a restart.
+#[test]
+fn a_route_added_while_running_is_followed() {
+    if !privileged("a_route_added_while_running_is_followed") {
+        return;
+    }
+    const FAR_RIP: &str = "198.18.3.11";
+    let sfx = suffix();
+    let c = Netns::new(format!("rvsw{sfx}c"));
+    let d = Netns::new(format!("rvsw{sfx}d"));
+    let r = Netns::new(format!("rvsw{sfx}r"));
+    let s = Netns::new(format!("rvsw{sfx}s"));
+    // client eth0 — director ext ; director int — router eth0 ; router eth1 — server eth0
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    r.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1", "netns", &r.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    r.ip(&["addr", "add", "198.18.1.254/24", "dev", "eth0"]);
+    r.ip(&["addr", "add", "198.18.3.1/24", "dev", "eth1"]);
+    r.ip(&["link", "set", "eth0", "up"]);
+    r.ip(&["link", "set", "eth1", "up"]);
+    // NAT replies go back through the director.
+    r.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &r.name,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    s.ip(&["addr", "add", &format!("{FAR_RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.3.1"]);
+
+    // UDP VIP:9000 → NAT FAR_RIP:9000.
+    let engine = Arc::new(Mutex::new(Engine::new(Director::new(
+        Settings::default(),
+        7,
+        Box::new(SplitMix64(7)),
+    ))));
+    {
+        let mut e = engine.lock().unwrap();
+        let now = rvs_dataplane::now();
+        let key = ServiceKey::Addr {
+            proto: Protocol::Udp,
+            addr: VIP.parse().unwrap(),
+            port: 9000,
+        };
+        let mut svc = ServiceConfig::new(key);
+        svc.scheduler = "rr".into();
+        e.director.apply(&Cmd::AddService(svc), now).unwrap();
+        let mut dc = DestConfig::new(FAR_RIP.parse().unwrap(), 9000);
+        dc.fwd = FwdMethod::Masq;
+        e.director.apply(&Cmd::AddDest(key, dc), now).unwrap();
+    }
+
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = mpsc::channel::<mpsc::Sender<DataplaneStats>>();
+    let path = format!("/run/netns/{}", d.name);
+    let e2 = Arc::clone(&engine);
+    let director = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = Config {
+            interfaces: vec!["ext".into(), "int".into()],
+            mode: XdpMode::Auto,
+            frames: 256,
+            ..Default::default()
+        };
+        let dp = match Dataplane::start(cfg, e2) {
+            Ok(dp) => {
+                ready_tx.send(Ok(())).unwrap();
+                dp
+            }
+            Err(e) => {
+                ready_tx.send(Err(format!("{e:?}"))).unwrap();
+                return;
+            }
+        };
+        if let Ok(stats) = stop_rx.recv_timeout(Duration::from_secs(60)) {
+            stats.send(dp.stats()).unwrap();
+        }
+        dp.shutdown();
+    });
+    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    if let Err(e) = started {
+        director.join().unwrap();
+        panic!("Dataplane::start failed: {e}");
+    }
+
+    let server = Proc(Some(s.python(SERVER_ONCE, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    // No route to the server's subnet yet: nothing comes back.
+    let (_, cout_before, _) =
+        Proc(Some(c.python(CLIENT, &["9000", "2"]))).wait_output(Duration::from_secs(20));
+    let gen_before = engine.lock().unwrap().routes.generation();
+    let no_route = engine
+        .lock()
+        .unwrap()
+        .routes
+        .lookup(&FAR_RIP.parse().unwrap());
+    // The route appears on the director while the data plane runs.
+    d.ip(&[
+        "route",
+        "add",
+        "198.18.3.0/24",
+        "via",
+        "198.18.1.254",
+        "dev",
+        "int",
+    ]);
+    let t0 = std::time::Instant::now();
+    let mut hop = None;
+    while t0.elapsed() < Duration::from_secs(2) && hop.is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+        hop = engine
+            .lock()
+            .unwrap()
+            .routes
+            .lookup(&FAR_RIP.parse().unwrap());
+    }
+    let swapped_after = t0.elapsed();
+    let gen_after = engine.lock().unwrap().routes.generation();
+    let (_, cout_after, cerr) =
+        Proc(Some(c.python(CLIENT, &["9000", "30"]))).wait_output(Duration::from_secs(20));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    stop_tx.send(stats_tx).unwrap();
+    let stats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let counters = engine.lock().unwrap().counters.clone();
+    let report = format!(
+        "before route: {cout_before}\nno route: {no_route:?}\nhop after {swapped_after:?}: \
+         {hop:?}\ngenerations {gen_before} -> {gen_after}\nafter route: {cout_after} {cerr}\n\
+         server: {sout} {serr}\nstats: {stats:#?}\nengine: {counters:?}"
+    );
+    assert!(cout_before.is_empty(), "{report}");
+    assert_eq!(no_route, None, "{report}");
+    let hop = hop.unwrap_or_else(|| panic!("route not followed within 2 s\n{report}"));
+    assert_eq!(
+        hop.next_hop,
+        "198.18.1.254".parse::<std::net::IpAddr>().unwrap(),
+        "{report}"
+    );
+    assert!(gen_after > gen_before, "{report}");
+    assert!(sout.contains("from 198.18.0.2"), "{report}");
+    assert!(
+        cout_after.contains("reply echo ping") && cout_after.contains(&format!("from {VIP} 9000")),
+        "{report}"
+    );
+    eprintln!("{report}");
+}

@@ -11,14 +11,18 @@
 //! - [`add_address`], [`del_address`]: VIPs and local addresses (IPv6 without DAD).
 //! - [`NeighCache`]: the kernel's ARP / ND table, followed live, as
 //!   [`rvs_core::engine::Neighbours`].
+//! - [`RouteWatch`]: interfaces, addresses and routes followed live; each changed table
+//!   rebuilt with [`build_routes`] and handed to a callback.
 
 mod addr;
 mod error;
 mod link;
 mod neigh;
 mod rt;
+mod watch;
 
 pub use addr::{add_address, del_address};
 pub use error::NetlinkError;
 pub use link::{LinkInfo, RouteInfo, build_routes, link, routes};
 pub use neigh::{NeighCache, RESOLVE_INTERVAL};
+pub use watch::{DEBOUNCE, OnChange, RETRY, RouteWatch};

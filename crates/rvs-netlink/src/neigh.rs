@@ -310,7 +310,7 @@ fn follow(shared: &Shared, sock: &Socket) {
 }
 
 /// Every route-netlink message in one datagram.
-fn parse_all(buf: &[u8]) -> Vec<RouteNetlinkMessage> {
+pub(crate) fn parse_all(buf: &[u8]) -> Vec<RouteNetlinkMessage> {
     let mut out = Vec::new();
     let mut off = 0;
     while off < buf.len() {
@@ -394,7 +394,7 @@ fn dump() -> Result<Vec<NeighbourMessage>, NetlinkError> {
     })
 }
 
-fn set_sockopt(sock: &Socket, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+pub(crate) fn set_sockopt(sock: &Socket, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
     // SAFETY: a valid socket fd and a pointer to a c_int of the size given.
     let rc = unsafe {
         libc::setsockopt(

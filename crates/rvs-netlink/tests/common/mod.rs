@@ -37,6 +37,11 @@ pub struct Netns {
 
 impl Netns {
     pub fn new() -> Netns {
+        Netns::with_prefix("rvsn")
+    }
+
+    /// A namespace named `<prefix><random hex>`.
+    pub fn with_prefix(prefix: &str) -> Netns {
         static N: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -45,7 +50,7 @@ impl Netns {
         let r = nanos
             ^ std::process::id().rotate_left(16)
             ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9);
-        let name = format!("rvsn{r:08x}");
+        let name = format!("{prefix}{r:08x}");
         sh(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -98,8 +103,13 @@ impl Drop for Netns {
 /// Two namespaces joined by a veth: `a`'s eth0 198.18.0.1/24 fd00::1/64, `b`'s eth0
 /// 198.18.0.2/24 fd00::2/64, both up.
 pub fn pair() -> (Netns, Netns) {
-    let a = Netns::new();
-    let b = Netns::new();
+    pair_with_prefix("rvsn")
+}
+
+/// [`pair`] with namespaces named `<prefix><random hex>`.
+pub fn pair_with_prefix(prefix: &str) -> (Netns, Netns) {
+    let a = Netns::with_prefix(prefix);
+    let b = Netns::with_prefix(prefix);
     a.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &b.name,
     ]);
