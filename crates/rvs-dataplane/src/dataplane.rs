@@ -49,16 +49,16 @@ pub enum DataplaneError {
     #[error("no interfaces to serve")]
     NoInterfaces,
     /// Reading interfaces, routes or neighbours failed.
-    #[error("netlink: {0}")]
+    #[error("netlink")]
     Netlink(#[from] NetlinkError),
     /// Loading, attaching or updating the XDP classifier failed.
-    #[error("xdp: {0}")]
+    #[error("xdp")]
     Xdp(#[from] XdpError),
     /// Opening an AF_XDP socket failed.
-    #[error("af_xdp: {0}")]
+    #[error("af_xdp")]
     Xsk(#[from] XskError),
     /// The worker thread could not be spawned.
-    #[error("spawning the worker thread: {0}")]
+    #[error("spawning the worker thread")]
     Thread(#[source] std::io::Error),
 }
 

@@ -82,7 +82,10 @@ impl Plane {
         if let Some(dp) = guard.as_ref()
             && let Err(e) = dp.refresh()
         {
-            tracing::error!("cannot update the XDP classifier: {e}");
+            tracing::error!(
+                "cannot update the XDP classifier: {:#}",
+                anyhow::Error::from(e)
+            );
         }
     }
 
