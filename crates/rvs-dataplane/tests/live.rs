@@ -229,47 +229,7 @@ fn udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_service
     // The director: a thread inside its namespace starts the data plane (every thread it
     // spawns inherits the namespace), then serves refresh requests until told to stop.
     let engine = Arc::new(Mutex::new(engine()));
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
-    let path = format!("/run/netns/{}", d.name);
-    let e2 = Arc::clone(&engine);
-    let director = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: a valid namespace fd; only this thread changes namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        let cfg = Config {
-            interfaces: vec!["ext".into(), "int".into()],
-            mode: XdpMode::Auto,
-            frames: 256,
-            ..Default::default()
-        };
-        let dp = match Dataplane::start(cfg, e2) {
-            Ok(dp) => {
-                ready_tx.send(Ok(())).unwrap();
-                dp
-            }
-            Err(e) => {
-                ready_tx.send(Err(format!("{e:?}"))).unwrap();
-                return;
-            }
-        };
-        while let Ok(m) = msg_rx.recv_timeout(Duration::from_secs(60)) {
-            match m {
-                Msg::Refresh(done) => done.send(format!("{:?}", dp.refresh())).unwrap(),
-                Msg::Stop(stats) => {
-                    stats.send(dp.stats()).unwrap();
-                    break;
-                }
-            }
-        }
-        dp.shutdown();
-    });
-    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    if let Err(e) = started {
-        director.join().unwrap();
-        panic!("Dataplane::start failed: {e}");
-    }
+    let (director, msg_tx) = spawn_director(&d.name, &engine);
 
     let server = Proc(Some(s.python(SERVER, &[])));
     std::thread::sleep(Duration::from_millis(300));
@@ -325,6 +285,57 @@ fn udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_service
 enum Msg {
     Refresh(mpsc::Sender<String>),
     Stop(mpsc::Sender<DataplaneStats>),
+}
+
+/// The director: a thread inside namespace `ns` starts the data plane on `ext` and `int`
+/// (every thread it spawns inherits the namespace), then serves [`Msg`]s until told to
+/// stop. Panics when the data plane does not start.
+fn spawn_director(
+    ns: &str,
+    engine: &Arc<Mutex<Engine>>,
+) -> (std::thread::JoinHandle<()>, mpsc::Sender<Msg>) {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+    let path = format!("/run/netns/{ns}");
+    let e2 = Arc::clone(engine);
+    let director = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = Config {
+            interfaces: vec!["ext".into(), "int".into()],
+            mode: XdpMode::Auto,
+            frames: 256,
+            ..Default::default()
+        };
+        let dp = match Dataplane::start(cfg, e2) {
+            Ok(dp) => {
+                ready_tx.send(Ok(())).unwrap();
+                dp
+            }
+            Err(e) => {
+                ready_tx.send(Err(format!("{e:?}"))).unwrap();
+                return;
+            }
+        };
+        while let Ok(m) = msg_rx.recv_timeout(Duration::from_secs(60)) {
+            match m {
+                Msg::Refresh(done) => done.send(format!("{:?}", dp.refresh())).unwrap(),
+                Msg::Stop(stats) => {
+                    stats.send(dp.stats()).unwrap();
+                    break;
+                }
+            }
+        }
+        dp.shutdown();
+    });
+    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    if let Err(e) = started {
+        director.join().unwrap();
+        panic!("Dataplane::start failed: {e}");
+    }
+    (director, msg_tx)
 }
 
 /// One UDP datagram on port 9000 answered, then exit (20 s at most).
@@ -411,41 +422,7 @@ fn a_route_added_while_running_is_followed() {
         e.director.apply(&Cmd::AddDest(key, dc), now).unwrap();
     }
 
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-    let (stop_tx, stop_rx) = mpsc::channel::<mpsc::Sender<DataplaneStats>>();
-    let path = format!("/run/netns/{}", d.name);
-    let e2 = Arc::clone(&engine);
-    let director = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: a valid namespace fd; only this thread changes namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        let cfg = Config {
-            interfaces: vec!["ext".into(), "int".into()],
-            mode: XdpMode::Auto,
-            frames: 256,
-            ..Default::default()
-        };
-        let dp = match Dataplane::start(cfg, e2) {
-            Ok(dp) => {
-                ready_tx.send(Ok(())).unwrap();
-                dp
-            }
-            Err(e) => {
-                ready_tx.send(Err(format!("{e:?}"))).unwrap();
-                return;
-            }
-        };
-        if let Ok(stats) = stop_rx.recv_timeout(Duration::from_secs(60)) {
-            stats.send(dp.stats()).unwrap();
-        }
-        dp.shutdown();
-    });
-    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    if let Err(e) = started {
-        director.join().unwrap();
-        panic!("Dataplane::start failed: {e}");
-    }
+    let (director, msg_tx) = spawn_director(&d.name, &engine);
 
     let server = Proc(Some(s.python(SERVER_ONCE, &[])));
     std::thread::sleep(Duration::from_millis(300));
@@ -483,7 +460,7 @@ fn a_route_added_while_running_is_followed() {
     let (_, cout_after, cerr) =
         Proc(Some(c.python(CLIENT, &["9000", "30"]))).wait_output(Duration::from_secs(20));
     let (stats_tx, stats_rx) = mpsc::channel();
-    stop_tx.send(stats_tx).unwrap();
+    msg_tx.send(Msg::Stop(stats_tx)).unwrap();
     let stats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     director.join().unwrap();
     let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
