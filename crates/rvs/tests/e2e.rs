@@ -139,9 +139,31 @@ impl Lab {
     }
 
     fn xdp_attached(&self) -> bool {
+        self.xdp_on("eth1")
+    }
+
+    fn xdp_on(&self, ifname: &str) -> bool {
         let out =
-            ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", "eth1"]));
+            ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", ifname]));
         out.contains("prog/xdp") || out.contains(" xdp")
+    }
+
+    /// SIGTERM the lab's rvsd and wait until it is gone (10 s at most).
+    fn stop_rvsd(&self) {
+        let pid = self.rvsd_pid();
+        ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+        let t0 = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "rvsd ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -443,6 +465,14 @@ except socket.timeout: print('timeout')
             "{proto} {addr}:{port}"
         );
     }
+
+    // A clean exit detaches from both interfaces.
+    assert!(lab.xdp_on("eth1") && lab.xdp_on("eth2"));
+    lab.stop_rvsd();
+    assert!(
+        !lab.xdp_on("eth1") && !lab.xdp_on("eth2"),
+        "XDP left attached after SIGTERM"
+    );
 }
 
 #[test]
