@@ -150,20 +150,22 @@ impl Lab {
 
     /// SIGTERM the lab's rvsd and wait until it is gone (10 s at most).
     fn stop_rvsd(&self) {
-        let pid = self.rvsd_pid();
-        ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
-        let t0 = Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-        {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "rvsd ignored SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        kill_and_wait(self.rvsd_pid(), "TERM", Duration::from_secs(10));
+    }
+}
+
+/// Send `sig` to `pid` (not our child) and wait until it has exited (gone, or a zombie
+/// its parent has not reaped yet), `limit` at most.
+fn kill_and_wait(pid: i32, sig: &str, limit: Duration) {
+    ok(Command::new("kill").args([format!("-{sig}"), pid.to_string()]));
+    let t0 = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(t0.elapsed() < limit, "rvsd survived SIG{sig}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -327,19 +329,7 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
-    let t0 = Instant::now();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "rvsd survived SIGKILL"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kill_and_wait(pid, "KILL", Duration::from_secs(5));
     let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
     let mut child = Command::new("ip")
         .args(["netns", "exec", &lab.ns("dir")])

@@ -1,4 +1,5 @@
-//! The control socket server, the daemon clock, and the data-plane handle it refreshes.
+//! The control socket server and the data-plane handle it refreshes. Commands and
+//! packets move the engine along one clock, the data plane's (`rvs_dataplane::now`).
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -9,27 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{Context, bail};
 use rvs_control::frame::{self, FrameError};
 use rvs_control::{Reply, Request, exec};
-use rvs_core::Time;
 use rvs_core::engine::Engine;
 use rvs_dataplane::{Config, Dataplane};
 use rvs_xdp::XdpMode;
-
-/// rvsd's one clock: the data plane's (`CLOCK_MONOTONIC`, ms), so commands and packets
-/// move the engine along the same time line.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock;
-
-impl Clock {
-    /// The clock.
-    pub fn start() -> Clock {
-        Clock
-    }
-
-    /// The current time.
-    pub fn now(&self) -> Time {
-        rvs_dataplane::now()
-    }
-}
 
 /// Lock the engine, recovering from a poisoned lock (a panic elsewhere must not wedge
 /// the control socket).
@@ -151,18 +134,12 @@ pub struct Server {
     listener: UnixListener,
     engine: Arc<Mutex<Engine>>,
     plane: Plane,
-    clock: Clock,
 }
 
 impl Server {
     /// Bind `path` (mode 0600). A socket file nobody answers on (a crashed rvsd's) is
     /// replaced; a live one is an error.
-    pub fn bind(
-        path: &Path,
-        engine: Arc<Mutex<Engine>>,
-        plane: Plane,
-        clock: Clock,
-    ) -> anyhow::Result<Server> {
+    pub fn bind(path: &Path, engine: Arc<Mutex<Engine>>, plane: Plane) -> anyhow::Result<Server> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -184,7 +161,6 @@ impl Server {
             listener,
             engine,
             plane,
-            clock,
         })
     }
 
@@ -194,7 +170,7 @@ impl Server {
             tracing::error!("cannot clone the control listener");
             return;
         };
-        let (engine, plane, clock) = (self.engine.clone(), self.plane.clone(), self.clock);
+        let (engine, plane) = (self.engine.clone(), self.plane.clone());
         std::thread::Builder::new()
             .name("rvsd-control".into())
             .spawn(move || {
@@ -204,7 +180,7 @@ impl Server {
                             let (engine, plane) = (engine.clone(), plane.clone());
                             let spawned = std::thread::Builder::new()
                                 .name("rvsd-client".into())
-                                .spawn(move || serve(stream, &engine, &plane, clock));
+                                .spawn(move || serve(stream, &engine, &plane));
                             if let Err(e) = spawned {
                                 tracing::warn!("cannot start a control thread: {e}");
                             }
@@ -226,7 +202,7 @@ impl Server {
     }
 }
 
-fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, clock: Clock) {
+fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane) {
     loop {
         let req: Request = match frame::read(&mut stream) {
             Ok(r) => r,
@@ -240,7 +216,7 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, clock: C
                 return;
             }
         };
-        let reply = handle(&req, engine, plane, clock);
+        let reply = handle(&req, engine, plane);
         if let Err(e) = frame::write(&mut stream, &reply) {
             tracing::debug!("control reply: {e}");
             return;
@@ -249,12 +225,12 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, clock: C
 }
 
 /// Run one request.
-pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane, clock: Clock) -> Reply {
+pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane) -> Reply {
     match req {
         Request::Ipvsadm { argv0, args, stdin } => {
             let outcome = {
                 let mut eng = lock(engine);
-                let now = clock.now().max(eng.director.now());
+                let now = rvs_dataplane::now().max(eng.director.now());
                 exec::run(&mut eng.director, argv0, args, stdin.as_deref(), now)
             };
             if outcome.changed {

@@ -92,7 +92,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(file = %path.display(), commands = n, "rules loaded");
     }
     let engine = Arc::new(Mutex::new(engine));
-    let clock = control::Clock::start();
 
     let vip_if = args
         .vip_interface
@@ -118,7 +117,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), clock) {
+    let server = match control::Server::bind(&socket, engine.clone(), plane.clone()) {
         Ok(s) => s,
         Err(e) => {
             plane.shutdown();
