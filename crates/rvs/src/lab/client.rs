@@ -135,8 +135,20 @@ pub fn http_once(addr: SocketAddr, timeout: Duration) -> Result<String> {
     Ok(id.to_string())
 }
 
-/// One UDP datagram on a new socket; returns the replier's id.
-pub fn udp_once(addr: SocketAddr, seq: u32, timeout: Duration) -> Result<String> {
+/// How many earlier UDP sockets stay open (their ports taken) during a run: well under the
+/// default descriptor limit of 1024.
+const MAX_OPEN_UDP: usize = 512;
+
+/// One UDP datagram on a new socket; returns the replier's id. The socket is kept in
+/// `open` so that its source port stays taken for the rest of the run: the kernel may
+/// otherwise hand a closed socket's port to the next one, and the director would then
+/// (rightly) treat that datagram as part of the earlier connection.
+pub fn udp_once(
+    addr: SocketAddr,
+    seq: u32,
+    timeout: Duration,
+    open: &mut Vec<UdpSocket>,
+) -> Result<String> {
     let bind = SocketAddr::new(
         if addr.is_ipv4() {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -153,9 +165,12 @@ pub fn udp_once(addr: SocketAddr, seq: u32, timeout: Duration) -> Result<String>
     s.send(payload.as_bytes())
         .with_context(|| format!("send to {addr}"))?;
     let mut buf = [0u8; 2048];
-    let n = s
-        .recv(&mut buf)
-        .with_context(|| format!("no reply from {addr}"))?;
+    let got = s.recv(&mut buf);
+    if open.len() >= MAX_OPEN_UDP {
+        open.remove(0);
+    }
+    open.push(s);
+    let n = got.with_context(|| format!("no reply from {addr}"))?;
     let reply = String::from_utf8_lossy(&buf[..n]);
     match reply.split_once(' ') {
         Some((id, rest)) if rest == payload && !id.is_empty() => Ok(id.to_string()),
@@ -172,11 +187,12 @@ pub fn main(cmd: &ClientCmd) -> Result<ExitCode> {
     let addr = parse_target(&args.target, if http { Some(80) } else { None })?;
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut t = Tally::default();
+    let mut open = Vec::new();
     for i in 0..args.count {
         t.add(if http {
             http_once(addr, timeout)
         } else {
-            udp_once(addr, i, timeout)
+            udp_once(addr, i, timeout, &mut open)
         });
     }
     if args.json {
@@ -260,7 +276,12 @@ mod tests {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         assert_eq!(http_once(addr, Duration::from_secs(2)).unwrap(), "rs3");
         // Nothing listens on UDP port 9 of ::1 here: a bounded failure, not a hang.
-        let e = udp_once("[::1]:9".parse().unwrap(), 0, Duration::from_millis(200));
+        let e = udp_once(
+            "[::1]:9".parse().unwrap(),
+            0,
+            Duration::from_millis(200),
+            &mut Vec::new(),
+        );
         assert!(e.is_err());
     }
 }
