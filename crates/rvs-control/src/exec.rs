@@ -3,12 +3,18 @@
 //!
 //! Texts and exit codes follow ipvsadm (reference §1.11): argument errors as
 //! `rvs_config::ipvsadm` reports them (exit 2 or 255), table errors as the kernel's
-//! `ipvs_strerror` texts (exit 255). Listings are numeric; name resolution (`-L` without
-//! `-n`) belongs to the client.
+//! `ipvs_strerror` texts (exit 255).
+//!
+//! A request runs in three phases so that name lookups never happen under the table lock:
+//! [`plan`] parses (resolving host and service names), [`execute`] applies the commands
+//! and copies the rows a listing needs, and [`finish`] renders those rows, resolving
+//! addresses to names unless `-n` was given. [`run`] does all three with no name service
+//! (the built-in service names, numeric listings).
 
-use rvs_config::ipvsadm::{self, Invocation, ListOptions, ListTarget};
+use rvs_config::ipvsadm::{self, ArgError, Invocation, ListOptions, ListTarget, Resolver};
 use rvs_core::conn::state::tcp;
-use rvs_core::listing::{self, Numeric};
+use rvs_core::fwmark::FwmarkRule;
+use rvs_core::listing::{self, ConnRow, Names, Numeric, ServiceRow};
 use rvs_core::{Director, Time};
 
 use crate::Reply;
@@ -28,7 +34,115 @@ pub const EXIT_KERNEL: i32 = 255;
 /// Exit status of a listing that failed.
 pub const EXIT_LIST: i32 = 1;
 
-/// Run `args` (argv without argv0) at `now`; `stdin` feeds `-R`.
+/// A parsed request, ready for [`execute`].
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The program name for messages.
+    argv0: String,
+    /// One entry per command line (several for `-R`), in order.
+    steps: Vec<Result<Invocation, ArgError>>,
+}
+
+/// Parse `args` (argv without argv0) with `resolver`; `stdin` feeds `-R`. Does no table
+/// access, so it runs without the lock.
+pub fn plan(argv0: &str, args: &[String], stdin: Option<&str>, resolver: &dyn Resolver) -> Plan {
+    let steps = match ipvsadm::parse_with(argv0, args, resolver) {
+        Ok(Invocation::Restore) => stdin
+            .unwrap_or("")
+            .lines()
+            .filter_map(|line| ipvsadm::parse_restore_line(argv0, line, resolver))
+            .collect(),
+        other => vec![other],
+    };
+    Plan {
+        argv0: argv0.to_string(),
+        steps,
+    }
+}
+
+/// What a listing shows, with its rows copied out of the table.
+#[derive(Clone, Debug)]
+enum Listing {
+    Services {
+        rows: Vec<ServiceRow>,
+        opts: listing::ListOptions,
+    },
+    Conns {
+        rows: Vec<ConnRow>,
+        persistent_conn: bool,
+    },
+    Save {
+        rows: Vec<ServiceRow>,
+        rules: Vec<FwmarkRule>,
+    },
+}
+
+/// One part of the output of an executed plan.
+#[derive(Clone, Debug)]
+enum Piece {
+    /// Finished text.
+    Text(Reply),
+    /// A listing still to render; `numeric` = `-n`.
+    Listing { listing: Listing, numeric: bool },
+}
+
+/// An executed plan: the table has changed; listings still need rendering ([`finish`]).
+#[derive(Clone, Debug)]
+pub struct Executed {
+    pieces: Vec<Piece>,
+    changed: bool,
+}
+
+/// Apply `plan` to the table at `now`. `-R` stops at the first error that ends a restore
+/// in ipvsadm; the exit status is the last command's.
+pub fn execute(d: &mut Director, plan: Plan, now: Time) -> Executed {
+    let mut out = Executed {
+        pieces: Vec::new(),
+        changed: false,
+    };
+    for step in plan.steps {
+        match step {
+            Ok(inv) => {
+                let (piece, changed) = invoke(d, &plan.argv0, inv, now);
+                out.changed |= changed;
+                out.pieces.push(piece);
+            }
+            Err(e) => {
+                let ends = e.ends_restore();
+                out.pieces.push(Piece::Text(Reply::err(e.exit_code, e.message)));
+                if ends {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Render the listings of `ex` (looking names up with `names` unless `-n`) and join the
+/// output.
+pub fn finish(ex: Executed, names: &dyn Names) -> Outcome {
+    let mut reply = Reply::ok("");
+    for piece in ex.pieces {
+        let part = match piece {
+            Piece::Text(r) => r,
+            Piece::Listing { listing, numeric } => {
+                let names: &dyn Names = if numeric { &Numeric } else { names };
+                Reply::ok(render(&listing, names))
+            }
+        };
+        reply.stdout.push_str(&part.stdout);
+        reply.stderr.push_str(&part.stderr);
+        reply.exit_code = part.exit_code;
+    }
+    Outcome {
+        reply,
+        changed: ex.changed,
+    }
+}
+
+/// Run `args` (argv without argv0) at `now` with the built-in service names, no host-name
+/// lookups and numeric listings; `stdin` feeds `-R`.
 pub fn run(
     d: &mut Director,
     argv0: &str,
@@ -36,42 +150,49 @@ pub fn run(
     stdin: Option<&str>,
     now: Time,
 ) -> Outcome {
-    match ipvsadm::parse(argv0, args) {
-        Err(e) => Outcome {
-            reply: Reply::err(e.exit_code, e.message),
-            changed: false,
-        },
-        Ok(Invocation::Restore) => restore(d, argv0, stdin.unwrap_or(""), now),
-        Ok(inv) => invoke(d, inv, now),
+    let p = plan(argv0, args, stdin, &ipvsadm::Services::builtin());
+    finish(execute(d, p, now), &Numeric)
+}
+
+fn render(l: &Listing, names: &dyn Names) -> String {
+    match l {
+        Listing::Services { rows, opts } => listing::render_services(rows, opts, names),
+        Listing::Conns {
+            rows,
+            persistent_conn,
+        } => listing::render_conns_with(rows, *persistent_conn, names),
+        Listing::Save { rows, rules } => listing::render_save(rows, rules, names),
     }
 }
 
-fn invoke(d: &mut Director, inv: Invocation, now: Time) -> Outcome {
-    let unchanged = |reply| Outcome {
-        reply,
-        changed: false,
-    };
+fn invoke(d: &mut Director, argv0: &str, inv: Invocation, now: Time) -> (Piece, bool) {
+    let text = |reply| (Piece::Text(reply), false);
     match inv {
         Invocation::Command(cmd) => match d.apply(&cmd, now) {
-            Ok(()) => Outcome {
-                reply: Reply::ok(""),
-                changed: true,
-            },
-            Err(e) => Outcome {
-                reply: Reply::err(EXIT_KERNEL, e.to_string()),
-                // A failed command changes nothing, but a refresh is harmless.
-                changed: false,
-            },
+            Ok(()) => (Piece::Text(Reply::ok("")), true),
+            Err(e) => text(Reply::err(EXIT_KERNEL, e.to_string())),
         },
-        Invocation::List(opts) => unchanged(list(d, &opts)),
-        Invocation::Save { .. } => unchanged(Reply::ok(d.render_save())),
-        Invocation::Restore => unchanged(Reply::err(2, "-R inside -R is not allowed")),
-        Invocation::Help | Invocation::Version => unchanged(Reply::ok(version())),
-        Invocation::StartDaemon(_) | Invocation::StopDaemon(_) => unchanged(Reply::err(
+        Invocation::List(opts) => (list(d, &opts), false),
+        Invocation::Save { numeric } => {
+            let listing = Listing::Save {
+                rows: d.service_rows(None).unwrap_or_default(),
+                rules: d.classifier.rules().to_vec(),
+            };
+            (Piece::Listing { listing, numeric }, false)
+        }
+        Invocation::Restore => text(Reply::err(2, "-R inside -R is not allowed")),
+        Invocation::Help => text(help(argv0)),
+        Invocation::Version => text(Reply::ok(version())),
+        Invocation::StartDaemon(_) | Invocation::StopDaemon(_) => text(Reply::err(
             EXIT_KERNEL,
             "Protocol not available (rvsd has no connection sync daemon yet)",
         )),
     }
+}
+
+/// What `-h` prints for `argv0`.
+pub fn help(_argv0: &str) -> Reply {
+    Reply::ok(version())
 }
 
 /// ipvsadm's version line.
@@ -79,7 +200,7 @@ pub fn version() -> String {
     "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
 }
 
-fn list(d: &Director, o: &ListOptions) -> Reply {
+fn list(d: &Director, o: &ListOptions) -> Piece {
     let core = listing::ListOptions {
         stats: o.stats,
         rate: o.rate,
@@ -90,71 +211,56 @@ fn list(d: &Director, o: &ListOptions) -> Reply {
         nosort: o.nosort,
         ..listing::ListOptions::default()
     };
-    match o.target() {
-        ListTarget::Connections => {
-            Reply::ok(listing::render_conns(&d.conn_rows(), o.persistent_conn))
-        }
+    let numeric = o.numeric;
+    let listing = match o.target() {
+        ListTarget::Connections => Listing::Conns {
+            rows: d.conn_rows(),
+            persistent_conn: o.persistent_conn,
+        },
         ListTarget::Service(key) => match d.service_rows(Some(&key)) {
-            Some(rows) => Reply::ok(listing::render_services(
-                &rows,
-                &listing::ListOptions {
+            Some(rows) => Listing::Services {
+                rows,
+                opts: listing::ListOptions {
                     header: false,
                     ..core
                 },
-                &Numeric,
-            )),
-            None => Reply::err(EXIT_LIST, "No such service"),
+            },
+            None => return Piece::Text(Reply::err(EXIT_LIST, "No such service")),
         },
-        ListTarget::Timeout => Reply::ok(listing::render_timeout(
-            d.timeouts.tcp[tcp::ESTABLISHED as usize],
-            d.timeouts.tcp[tcp::FIN_WAIT as usize],
-            d.timeouts.udp,
-        )),
-        ListTarget::Daemon => Reply::ok(listing::render_daemon(&[])),
-        ListTarget::All => {
-            let rows = d.service_rows(None).unwrap_or_default();
-            Reply::ok(listing::render_services(&rows, &core, &Numeric))
+        ListTarget::Timeout => {
+            return Piece::Text(Reply::ok(listing::render_timeout(
+                d.timeouts.tcp[tcp::ESTABLISHED as usize],
+                d.timeouts.tcp[tcp::FIN_WAIT as usize],
+                d.timeouts.udp,
+            )));
         }
-    }
-}
-
-/// `-R`: one command per line; stops at the first error that ends a restore in ipvsadm.
-fn restore(d: &mut Director, argv0: &str, input: &str, now: Time) -> Outcome {
-    let mut out = Outcome {
-        reply: Reply::ok(""),
-        changed: false,
+        ListTarget::Daemon => return Piece::Text(Reply::ok(listing::render_daemon(&[]))),
+        ListTarget::All => Listing::Services {
+            rows: d.service_rows(None).unwrap_or_default(),
+            opts: core,
+        },
     };
-    let names = ipvsadm::Services::builtin();
-    for line in input.lines() {
-        let Some(parsed) = ipvsadm::parse_restore_line(argv0, line, &names) else {
-            continue;
-        };
-        let step = match parsed {
-            Ok(inv) => invoke(d, inv, now),
-            Err(e) => {
-                let ends = e.ends_restore();
-                let step = Outcome {
-                    reply: Reply::err(e.exit_code, e.message),
-                    changed: false,
-                };
-                merge(&mut out, step);
-                if ends {
-                    break;
-                }
-                continue;
-            }
-        };
-        merge(&mut out, step);
-    }
-    out
+    Piece::Listing { listing, numeric }
 }
 
-fn merge(acc: &mut Outcome, step: Outcome) {
-    acc.changed |= step.changed;
-    acc.reply.stdout.push_str(&step.reply.stdout);
-    acc.reply.stderr.push_str(&step.reply.stderr);
-    acc.reply.exit_code = step.reply.exit_code;
+/// `rvsadm --proc NAME`: one of the kernel's `/proc/net` files (reference §1.12), or
+/// `None` for a name rvs does not provide.
+pub fn proc_file(d: &Director, name: &str) -> Option<String> {
+    let name = name.strip_prefix("/proc/net/").unwrap_or(name);
+    Some(match name {
+        "ip_vs" => listing::render_proc_ip_vs(&d.service_rows(None).unwrap_or_default()),
+        "ip_vs_conn" => listing::render_proc_ip_vs_conn(&d.conn_rows()),
+        "ip_vs_conn_sync" => listing::render_proc_ip_vs_conn_sync(&d.conn_rows()),
+        "ip_vs_stats" => {
+            let (c, r) = listing::totals(&d.service_rows(None).unwrap_or_default());
+            listing::render_proc_ip_vs_stats(&c, &r)
+        }
+        _ => return None,
+    })
 }
+
+/// The names [`proc_file`] knows.
+pub const PROC_FILES: &[&str] = &["ip_vs", "ip_vs_conn", "ip_vs_conn_sync", "ip_vs_stats"];
 
 #[cfg(test)]
 mod tests {

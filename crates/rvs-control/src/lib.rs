@@ -7,12 +7,13 @@
 //!
 //! The ipvsadm command model travels as ipvsadm's own argument vector
 //! ([`Request::Ipvsadm`]): rvsd parses it with `rvs_config::ipvsadm` and runs it against
-//! its one service table ([`exec::Executor`]), so every client (`rvs ctl`, rvsadm, scripts)
+//! its one service table ([`exec`]), so every client (`rvs ctl`, rvsadm, scripts)
 //! gets ipvsadm's texts and exit codes from the same code.
 
 pub mod client;
 pub mod exec;
 pub mod frame;
+pub mod names;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,12 @@ pub enum Request {
     },
     /// Data-plane and daemon status, as JSON on the reply's stdout.
     Status,
+    /// One of the kernel's `/proc/net/ip_vs*` files as rvs renders it (`ip_vs`,
+    /// `ip_vs_conn`, `ip_vs_conn_sync`, `ip_vs_stats`; see [`exec::proc_file`]).
+    Proc {
+        /// The file's name, with or without `/proc/net/`.
+        file: String,
+    },
 }
 
 /// rvsd's answer: what the command line tool prints and the status it exits with.

@@ -17,6 +17,7 @@
 mod conns;
 mod names;
 mod num;
+mod proc;
 mod save;
 mod services;
 mod sort;
@@ -28,6 +29,10 @@ use crate::dest::{FwdMethod, TunConfig};
 use crate::service::ServiceKey;
 use crate::stats::{Counters, Rates};
 
+pub use proc::{
+    render_proc_ip_vs, render_proc_ip_vs_conn, render_proc_ip_vs_conn_sync, render_proc_ip_vs_stats,
+    totals,
+};
 pub use conns::{render_conns, render_conns_with, render_daemon, render_timeout};
 pub use names::{Names, Numeric, addr_port, inet_ntop};
 pub use num::{largenum, push_largenum};

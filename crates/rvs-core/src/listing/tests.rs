@@ -610,3 +610,100 @@ fn save_pe_without_persistence_and_empty_flag_group() {
         "-A -u 10.0.0.3:53 -s sh --pe sip -b \n"
     );
 }
+
+#[test]
+fn proc_ip_vs_matches_the_kernel_formats() {
+    let mut web = svc(Protocol::Tcp, "192.168.10.100", 80, "wlc");
+    web.dests
+        .push(with_conns(dest("192.168.10.11", 80, FwdMethod::Route, 1), 12, 150));
+    let mut dns = svc(Protocol::Udp, "10.0.0.1", 53, "rr");
+    dns.flags |= flags::ONEPACKET | flags::PERSISTENT;
+    dns.timeout = 360;
+    dns.netmask = Netmask::V4(0xffff_ff00);
+    let mut v6 = svc(Protocol::Tcp, "2001:db8::1", 443, "sh");
+    v6.flags |= flags::PERSISTENT;
+    v6.timeout = 60;
+    v6.netmask = Netmask::V6(64);
+    v6.dests
+        .push(dest("2001:db8::11", 443, FwdMethod::Masq, 2));
+    let mark = fwm(100, Af::Inet, "wrr");
+    // Table order puts the fwmark service first; the kernel walks addresses first.
+    let got = render_proc_ip_vs(&[mark, web, dns, v6]);
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  C0A80A64:0050 wlc  
+  -> C0A80A0B:0050      Route   1      12         150       
+UDP  0A000001:0035 rr ops  persistent 360000 FFFFFF00
+TCP  [2001:0db8:0000:0000:0000:0000:0000:0001]:01BB sh persistent 60000 40000000
+  -> [2001:0db8:0000:0000:0000:0000:0000:0011]:01BB      Masq    2      0          0         
+FWM  00000064 wrr 
+";
+    assert_eq!(got, want);
+}
+
+#[test]
+fn proc_ip_vs_conn_and_sync_and_stats() {
+    let rows = [
+        ConnRow {
+            proto: "TCP",
+            expires_secs: 897,
+            state: "ESTABLISHED",
+            caddr: ip("10.1.2.3"),
+            cport: 51234,
+            vaddr: ip("192.168.10.100"),
+            vport: 80,
+            daddr: ip("192.168.10.11"),
+            dport: 80,
+            pe_name: None,
+            pe_data: None,
+        },
+        ConnRow {
+            proto: "UDP",
+            expires_secs: 299,
+            state: "UDP",
+            caddr: ip("fd00::2"),
+            cport: 40000,
+            vaddr: ip("fd00:1::100"),
+            vport: 53,
+            daddr: ip("fd00:1::11"),
+            dport: 53,
+            pe_name: Some("sip".into()),
+            pe_data: Some("call-1".into()),
+        },
+    ];
+    assert_eq!(
+        render_proc_ip_vs_conn(&rows),
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n\
+TCP 0A010203 C822 C0A80A64 0050 C0A80A0B 0050 ESTABLISHED     897\n\
+UDP fd00:0000:0000:0000:0000:0000:0000:0002 9C40 fd00:0001:0000:0000:0000:0000:0000:0100 0035 \
+fd00:0001:0000:0000:0000:0000:0000:0011 0035 UDP             299 sip call-1\n"
+    );
+    assert_eq!(
+        render_proc_ip_vs_conn_sync(&rows[..1]),
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n\
+TCP 0A010203 C822 C0A80A64 0050 C0A80A0B 0050 ESTABLISHED LOCAL      897\n"
+    );
+    let mut a = svc(Protocol::Tcp, "192.168.10.100", 80, "wlc");
+    a.counters = Counters {
+        conns: 10,
+        inpkts: 255,
+        outpkts: 0,
+        inbytes: 0x1_0000_0000,
+        outbytes: 1,
+    };
+    let mut b = svc(Protocol::Udp, "10.0.0.1", 53, "rr");
+    b.counters.conns = 6;
+    b.rates.inbps = 4096;
+    let (c, r) = totals(&[a, b]);
+    assert_eq!(
+        render_proc_ip_vs_stats(&c, &r),
+        "   Total Incoming Outgoing         Incoming         Outgoing\n\
+\x20  Conns  Packets  Packets            Bytes            Bytes\n\
+\x20     10       FF        0        100000000                1\n\
+\n\
+\x20Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n\
+\x20      0        0        0             1000                0\n"
+    );
+}

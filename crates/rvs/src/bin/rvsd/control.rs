@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
 use rvs_control::frame::{self, FrameError};
+use rvs_control::names::SystemNames;
 use rvs_control::{Reply, Request, exec};
 use rvs_core::engine::Engine;
 use rvs_dataplane::{Config, Dataplane};
@@ -228,17 +229,31 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane) {
 pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane) -> Reply {
     match req {
         Request::Ipvsadm { argv0, args, stdin } => {
-            let outcome = {
+            // Names are looked up outside the engine lock: parsing before, rendering after.
+            let names = SystemNames::load();
+            let plan = exec::plan(argv0, args, stdin.as_deref(), &names);
+            let executed = {
                 let mut eng = lock(engine);
                 let now = rvs_dataplane::now().max(eng.director.now());
-                exec::run(&mut eng.director, argv0, args, stdin.as_deref(), now)
+                exec::execute(&mut eng.director, plan, now)
             };
+            let outcome = exec::finish(executed, &names);
             if outcome.changed {
                 tracing::info!(command = %args.join(" "), "table changed");
                 plane.refresh();
             }
             outcome.reply
         }
+        Request::Proc { file } => match exec::proc_file(&lock(engine).director, file) {
+            Some(text) => Reply::ok(text),
+            None => Reply::err(
+                2,
+                format!(
+                    "rvsd: no such /proc view `{file}' (known: {})",
+                    exec::PROC_FILES.join(", ")
+                ),
+            ),
+        },
         Request::Status => {
             let eng = lock(engine);
             Reply::ok(format!("{:#}\n", plane.status(&eng)))
