@@ -109,7 +109,13 @@ pub fn execute(d: &mut Director, plan: Plan, now: Time) -> Executed {
             }
             Err(e) => {
                 let ends = e.ends_restore();
-                out.pieces.push(Piece::Text(Reply::err(e.exit_code, e.message)));
+                // ipvsadm prints the message, then a newline, whatever the message ends
+                // with (`-6 used before -f\n` gives an empty line).
+                out.pieces.push(Piece::Text(Reply {
+                    exit_code: e.exit_code,
+                    stdout: String::new(),
+                    stderr: format!("{}\n", e.message),
+                }));
                 if ends {
                     break;
                 }

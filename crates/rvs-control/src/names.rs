@@ -41,13 +41,10 @@ impl SystemNames {
 impl Resolver for SystemNames {
     fn host_v4(&self, name: &str) -> Option<Ipv4Addr> {
         // gethostbyname(): the first IPv4 address.
-        (name, 0u16)
-            .to_socket_addrs()
-            .ok()?
-            .find_map(|a| match a {
-                SocketAddr::V4(v4) => Some(*v4.ip()),
-                SocketAddr::V6(_) => None,
-            })
+        (name, 0u16).to_socket_addrs().ok()?.find_map(|a| match a {
+            SocketAddr::V4(v4) => Some(*v4.ip()),
+            SocketAddr::V6(_) => None,
+        })
     }
 
     fn service_port(&self, name: &str, proto: Protocol) -> Option<u16> {

@@ -88,7 +88,10 @@ fn loaded() -> Director {
     for i in 0..40u16 {
         let client = format!("198.18.0.{}", 2 + i % 8);
         let syn = Segment::Tcp(TcpFlags::SYN);
-        d.process(&packet(&client, 40000 + i, "198.18.1.100", 80, syn, 60), now);
+        d.process(
+            &packet(&client, 40000 + i, "198.18.1.100", 80, syn, 60),
+            now,
+        );
         let ack = Segment::Tcp(TcpFlags::ACK);
         for _ in 0..600 {
             d.process(
@@ -100,7 +103,10 @@ fn loaded() -> Director {
     // Persistent NAT service: one client, two connections, one template.
     for port in [50000, 50001] {
         let syn = Segment::Tcp(TcpFlags::SYN);
-        d.process(&packet("198.18.0.9", port, "198.18.1.100", 443, syn, 60), now);
+        d.process(
+            &packet("198.18.0.9", port, "198.18.1.100", 443, syn, 60),
+            now,
+        );
     }
     // UDP one-packet scheduling.
     d.process(

@@ -29,13 +29,13 @@ use crate::dest::{FwdMethod, TunConfig};
 use crate::service::ServiceKey;
 use crate::stats::{Counters, Rates};
 
-pub use proc::{
-    render_proc_ip_vs, render_proc_ip_vs_conn, render_proc_ip_vs_conn_sync, render_proc_ip_vs_stats,
-    totals,
-};
 pub use conns::{render_conns, render_conns_with, render_daemon, render_timeout};
 pub use names::{Names, Numeric, addr_port, inet_ntop};
 pub use num::{largenum, push_largenum};
+pub use proc::{
+    render_proc_ip_vs, render_proc_ip_vs_conn, render_proc_ip_vs_conn_sync,
+    render_proc_ip_vs_stats, totals,
+};
 pub use save::render_save;
 pub use services::render_services;
 pub use sort::{cmp_dests, cmp_services, merge_sort};

@@ -103,11 +103,7 @@ pub fn render_proc_ip_vs(rows: &[ServiceRow]) -> String {
                 Netmask::V4(m) => m,
                 Netmask::V6(plen) => u32::from(plen).swap_bytes(),
             };
-            let _ = writeln!(
-                out,
-                "persistent {} {mask:08X}",
-                u64::from(row.timeout) * HZ
-            );
+            let _ = writeln!(out, "persistent {} {mask:08X}", u64::from(row.timeout) * HZ);
         } else {
             out.push('\n');
         }
@@ -155,12 +151,7 @@ pub fn render_proc_ip_vs_conn(rows: &[ConnRow]) -> String {
             (Some(n), Some(d)) => format!(" {n} {d}"),
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "{} {:>7}{pe}",
-            conn_columns(c),
-            c.expires_secs as u32
-        );
+        let _ = writeln!(out, "{} {:>7}{pe}", conn_columns(c), c.expires_secs as u32);
     }
     out
 }
@@ -168,9 +159,8 @@ pub fn render_proc_ip_vs_conn(rows: &[ConnRow]) -> String {
 /// `/proc/net/ip_vs_conn_sync`: like `ip_vs_conn` with an `Origin` column (`LOCAL`: rvs
 /// has no sync daemon yet, so every entry is local) and no PE columns.
 pub fn render_proc_ip_vs_conn_sync(rows: &[ConnRow]) -> String {
-    let mut out = String::from(
-        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n",
-    );
+    let mut out =
+        String::from("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n");
     for c in rows {
         let _ = writeln!(
             out,

@@ -614,8 +614,11 @@ fn save_pe_without_persistence_and_empty_flag_group() {
 #[test]
 fn proc_ip_vs_matches_the_kernel_formats() {
     let mut web = svc(Protocol::Tcp, "192.168.10.100", 80, "wlc");
-    web.dests
-        .push(with_conns(dest("192.168.10.11", 80, FwdMethod::Route, 1), 12, 150));
+    web.dests.push(with_conns(
+        dest("192.168.10.11", 80, FwdMethod::Route, 1),
+        12,
+        150,
+    ));
     let mut dns = svc(Protocol::Udp, "10.0.0.1", 53, "rr");
     dns.flags |= flags::ONEPACKET | flags::PERSISTENT;
     dns.timeout = 360;
@@ -624,8 +627,7 @@ fn proc_ip_vs_matches_the_kernel_formats() {
     v6.flags |= flags::PERSISTENT;
     v6.timeout = 60;
     v6.netmask = Netmask::V6(64);
-    v6.dests
-        .push(dest("2001:db8::11", 443, FwdMethod::Masq, 2));
+    v6.dests.push(dest("2001:db8::11", 443, FwdMethod::Masq, 2));
     let mark = fwm(100, Af::Inet, "wrr");
     // Table order puts the fwmark service first; the kernel walks addresses first.
     let got = render_proc_ip_vs(&[mark, web, dns, v6]);

@@ -15,8 +15,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rvs_control::{Client, ControlError, Reply, Request, exec};
 use rvs_config::ipvsadm::{self, Invocation};
+use rvs_control::{Client, ControlError, Reply, Request, exec};
 
 use personality::Personality;
 
