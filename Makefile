@@ -2,6 +2,7 @@
 #   make demo   a live DR lab: rvsd on XDP/AF_XDP, 3 real servers under wrr 3/2/1 (root)
 #   make demo-sim  replay the bundled flows and capture through `rvs sim` (offline)
 #   make test   formatting, clippy -D warnings, every test
+#   make install  rvsd, rvsadm (+ -save/-restore links; IPVSADM_NAMES=1: ipvsadm names), rvs
 #   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
 #   make bench-live  root: rvs DR/NAT vs nftables DNAT vs plain routing in netns labs
 #                    (bench/live.sh; bench-live-smoke: 1 repetition x 2 s)
@@ -10,7 +11,9 @@
 CARGO ?= cargo
 export RUSTFLAGS ?=
 
-.PHONY: all deps build test demo demo-sim bench bench-live bench-live-smoke fuzz-smoke fmt clippy clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps build install test demo demo-sim bench bench-live bench-live-smoke fuzz-smoke fmt clippy clean
 
 all: build
 
@@ -19,6 +22,17 @@ deps:
 
 build: deps
 	$(CARGO) build --workspace --locked
+
+# rvsd, rvsadm and rvs into $(PREFIX)/sbin, with the rvsadm-save / rvsadm-restore links;
+# IPVSADM_NAMES=1 also links ipvsadm, ipvsadm-save and ipvsadm-restore to rvsadm.
+install: deps
+	$(CARGO) build --workspace --locked --release
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 target/release/rvsd target/release/rvsadm target/release/rvs $(DESTDIR)$(PREFIX)/sbin/
+	ln -sf rvsadm $(DESTDIR)$(PREFIX)/sbin/rvsadm-save
+	ln -sf rvsadm $(DESTDIR)$(PREFIX)/sbin/rvsadm-restore
+	if [ -n "$(IPVSADM_NAMES)" ]; then for n in ipvsadm ipvsadm-save ipvsadm-restore; do \
+		ln -sf rvsadm $(DESTDIR)$(PREFIX)/sbin/$$n; done; fi
 
 test: deps
 	$(CARGO) fmt --all -- --check

@@ -1,4 +1,5 @@
-//! `rvs ctl`: send an ipvsadm command line to rvsd (the client until rvsadm lands).
+//! `rvs ctl`: rvsd's JSON status (`--status`), or an ipvsadm command line sent to rvsd
+//! (rvsadm is the full client: names, save/restore personalities, `--proc`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -60,17 +60,13 @@ fn steps(cfg: &LabConfig, exes: &Exes) -> Result<()> {
     };
     print!("{counts}");
     let sock = up::state_dir(&cfg.name).join("rvsd.sock");
-    println!("\n== rvs ctl -- -Ln --stats");
+    // rvsadm sits next to rvs (both are built by `make demo`).
+    let rvsadm = exes.rvs.with_file_name("rvsadm");
+    let sock_env = format!("RVS_SOCKET={}", sock.display());
+    println!("\n== rvsadm -Ln --stats");
     let stats = sys::run(
-        &rvs,
-        &[
-            "ctl",
-            "--control",
-            &sock.to_string_lossy(),
-            "--",
-            "-Ln",
-            "--stats",
-        ],
+        "env",
+        &[&sock_env, &rvsadm.to_string_lossy(), "-Ln", "--stats"],
     )?;
     print!("{stats}");
     Ok(())
