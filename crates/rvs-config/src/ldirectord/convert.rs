@@ -717,3 +717,55 @@ fn http(w: &mut Writer, v: &Virtual, r: &Resolved<'_>, real: &Real, port: u16) {
     common_timing(w, r, r.negotiatetimeout);
     w.raw(2, "}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn timeouts(text: &str) -> (u32, u32) {
+        let cfg = parse("t.cf", text).unwrap();
+        let r = resolve(&cfg, &cfg.virtuals[0]);
+        (r.checktimeout, r.negotiatetimeout)
+    }
+
+    #[test]
+    fn check_and_negotiate_timeouts_default_to_each_other() {
+        let v = "virtual = 10.0.0.1:80\n    real = 10.0.0.2 gate\n";
+        assert_eq!(timeouts(v), (5, 30));
+        assert_eq!(timeouts(&format!("checktimeout = 7\n{v}")), (7, 7));
+        assert_eq!(timeouts(&format!("negotiatetimeout = 9\n{v}")), (9, 9));
+        assert_eq!(
+            timeouts(&format!("checktimeout = 7\n{v}    negotiatetimeout = 3\n")),
+            (3, 3)
+        );
+        assert_eq!(
+            timeouts(&format!(
+                "negotiatetimeout = 9\ncheckinterval = 2\n{v}    checktimeout = 4\n"
+            )),
+            (4, 4)
+        );
+    }
+
+    #[test]
+    fn tab_indents_a_section_and_columns_count_characters() {
+        let cfg = parse("t.cf", "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate 4\n").unwrap();
+        assert_eq!(cfg.virtuals[0].reals[0].weight, 4);
+        assert_eq!(cfg.virtuals[0].reals[0].col, 2);
+        let err = parse("t.cf", "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 nat\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.cf:2:19: forward method must be gate, masq or ipip, not `nat`"
+        );
+    }
+
+    #[test]
+    fn quiescent_in_a_virtual_overrides_the_global_value() {
+        let text = "quiescent = yes\nvirtual = 10.0.0.1:80\n    real = 10.0.0.2 gate\n    quiescent = no\nvirtual = 10.0.0.1:81\n    real = 10.0.0.2 gate\n";
+        let cfg = parse("t.cf", text).unwrap();
+        let out = to_keepalived("t.cf", &cfg).text;
+        assert_eq!(out.matches("inhibit_on_failure").count(), 1);
+        let second = out.find("virtual_server 10.0.0.1 81").unwrap();
+        assert!(out[second..].contains("inhibit_on_failure"));
+    }
+}
