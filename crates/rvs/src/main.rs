@@ -1,7 +1,8 @@
 //! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
 //! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs) and `rvs rs-setup`
-//! (real-server preparation).
+//! (real-server preparation), `rvs convert` (ldirectord.cf → keepalived.conf).
 
+mod convert;
 mod ctl;
 mod frame_args;
 mod lab;
@@ -33,6 +34,8 @@ enum Cmd {
     Lab(lab::LabArgs),
     /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
     RsSetup(rs_setup::RsSetupArgs),
+    /// Print the keepalived.conf equivalent of an ldirectord.cf.
+    Convert(convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Cmd::Ctl(args) => ctl::main(&args),
         Cmd::Lab(args) => lab::main(args),
         Cmd::RsSetup(args) => rs_setup::main(&args),
+        Cmd::Convert(args) => convert::main(&args),
     }
 }
 
