@@ -47,6 +47,9 @@ impl Timing {
                 self.connect_timeout = timer(n, 0, tiny, d).or(self.connect_timeout)
             }
             "retry" | "nb_get_retry" => {
+                if n.kw() == "nb_get_retry" {
+                    d.warn(n.pos(), "nb_get_retry is deprecated - please use 'retry'");
+                }
                 self.retry = uint(n, 0, retry_min, u64::from(u32::MAX), d)
                     .map(|v| v as u32)
                     .or(self.retry)
