@@ -398,7 +398,7 @@ pub(crate) fn validate(cfg: &Config, d: &mut Diags) {
                 first, last, pos, ..
             } = e
             {
-                let n = to_u128(*last) - to_u128(*first) + 1;
+                let n = (to_u128(*last) - to_u128(*first)).saturating_add(1);
                 if n > u128::from(MAX_SERVICES) {
                     d.err(
                         pos,
