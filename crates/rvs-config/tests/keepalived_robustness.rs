@@ -121,3 +121,18 @@ proptest! {
         run(&words.join(" "));
     }
 }
+
+#[test]
+fn huge_ranges_are_refused_not_expanded() {
+    let r = keepalived::check_str(
+        "/big.conf",
+        "virtual_server_group g {\n ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 80\n}\n\
+         virtual_server group g {\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 2001:db8::1 80 { }\n}\n",
+    );
+    assert_eq!(
+        r.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        [
+            "/big.conf:2:2: address range of 340282366920938463463374607431768211455 addresses is larger than 65536"
+        ]
+    );
+}

@@ -63,7 +63,7 @@ impl Report {
         self.config.is_some()
     }
 
-    /// Every diagnostic, errors and warnings in the order found, one per line.
+    /// Every diagnostic, errors and warnings, sorted by position, one per line.
     pub fn render(&self) -> String {
         let mut all: Vec<&Diag> = self.errors.iter().chain(&self.warnings).collect();
         all.sort_by(|a, b| {
