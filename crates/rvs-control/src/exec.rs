@@ -42,15 +42,19 @@ pub fn run(
             changed: false,
         },
         Ok(Invocation::Restore) => restore(d, argv0, stdin.unwrap_or(""), now),
+        Ok(Invocation::Help) => unchanged(Reply::ok(ipvsadm::help_text(argv0))),
         Ok(inv) => invoke(d, inv, now),
     }
 }
 
-fn invoke(d: &mut Director, inv: Invocation, now: Time) -> Outcome {
-    let unchanged = |reply| Outcome {
+fn unchanged(reply: Reply) -> Outcome {
+    Outcome {
         reply,
         changed: false,
-    };
+    }
+}
+
+fn invoke(d: &mut Director, inv: Invocation, now: Time) -> Outcome {
     match inv {
         Invocation::Command(cmd) => match d.apply(&cmd, now) {
             Ok(()) => Outcome {
@@ -130,6 +134,15 @@ fn restore(d: &mut Director, argv0: &str, input: &str, now: Time) -> Outcome {
             continue;
         };
         let step = match parsed {
+            // ipvsadm prints the text and exits 0 from inside the restore.
+            Ok(inv @ (Invocation::Help | Invocation::Version)) => {
+                let text = match inv {
+                    Invocation::Help => ipvsadm::help_text(argv0),
+                    _ => version(),
+                };
+                merge(&mut out, unchanged(Reply::ok(text)));
+                break;
+            }
             Ok(inv) => invoke(d, inv, now),
             Err(e) => {
                 let ends = e.ends_restore();
