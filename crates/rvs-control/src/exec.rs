@@ -38,7 +38,7 @@ pub fn run(
 ) -> Outcome {
     match ipvsadm::parse(argv0, args) {
         Err(e) => Outcome {
-            reply: Reply::err(e.exit_code, e.message),
+            reply: arg_error(e),
             changed: false,
         },
         Ok(Invocation::Restore) => restore(d, argv0, stdin.unwrap_or(""), now),
@@ -71,11 +71,19 @@ fn invoke(d: &mut Director, inv: Invocation, now: Time) -> Outcome {
         Invocation::Save { .. } => unchanged(Reply::ok(d.render_save())),
         Invocation::Restore => unchanged(Reply::err(2, "-R inside -R is not allowed")),
         Invocation::Help | Invocation::Version => unchanged(Reply::ok(version())),
-        Invocation::StartDaemon(_) | Invocation::StopDaemon(_) => unchanged(Reply::err(
+        // None runs, so stopping one fails as in the kernel (ESRCH).
+        Invocation::StopDaemon(_) => unchanged(Reply::err(EXIT_KERNEL, "No daemon is running")),
+        Invocation::StartDaemon(_) => unchanged(Reply::err(
             EXIT_KERNEL,
             "Protocol not available (rvsd has no connection sync daemon yet)",
         )),
     }
+}
+
+/// A refused command line as ipvsadm prints it: the message and a newline, always (the
+/// message of `-6 used before -f` ends with its own newline, so ipvsadm prints two).
+fn arg_error(e: ipvsadm::ArgError) -> Reply {
+    Reply::err(e.exit_code, format!("{}\n", e.message))
 }
 
 /// ipvsadm's version line.
@@ -147,7 +155,7 @@ fn restore(d: &mut Director, argv0: &str, input: &str, now: Time) -> Outcome {
             Err(e) => {
                 let ends = e.ends_restore();
                 let step = Outcome {
-                    reply: Reply::err(e.exit_code, e.message),
+                    reply: arg_error(e),
                     changed: false,
                 };
                 merge(&mut out, step);
