@@ -786,3 +786,75 @@ fn limits_of_the_sockopt_oracle() {
     );
     p.finish();
 }
+
+#[test]
+fn option_spellings_and_odd_values() {
+    if !available() {
+        return;
+    }
+    let mut p = Pair::new();
+    p.script(
+        "
+        --add-service --tcp-service 10.0.0.1:80 --scheduler rr
+        --add-service --udp-service=10.0.0.1:53 --scheduler=wrr --persistent=30
+        -At 10.0.0.2:80
+        -At10.0.0.3:80
+        -A -t 10.1:81
+        -A -t 0x0a000004:80
+        -A -t 10.0.0.5:http
+        -A -t 10.0.0.5:https -s rr -p 60 -M 255.0.255.0
+        -A -t 10.0.0.6:nosuchservice
+        -A -t 10.0.0.7:80 -p
+        -A -t 10.0.0.8:80 -p -s rr
+        -A -t 10.0.0.9:80 -p 2678400
+        -A -t 10.0.0.10:0 -p 10
+        -A -u 10.0.0.10:0 -p 10 -o
+        -A -f 7 -o
+        -A -f 8 -s sh -b sh-fallback
+        -A -f 9 -s mh -b mh-fallback,mh-port -p
+        -A -f 10 -M 255.255.255.0 -p
+        -A -f 11 -b flag-1,flag-2,flag-3
+        -A -t 10.0.0.11:80 -s verylongschedulername
+        -A -t 10.0.0.12:80 -s ''
+        --add-server -t 10.0.0.1:80 --real-server 10.0.1.1:8080 --masquerading --weight 9
+        -a -t 10.0.0.1:80 -r 10.0.1.2:8080 -g
+        -a -t 10.0.0.1:80 -r 10.0.1.3:8080 -i
+        -a -t 10.0.0.1:80 -r 10.0.1.4 -m -w 0 -x 0 -y 0
+        -a -t 10.0.0.1:80 -r 10.0.1.5 -m -x 2147483647 -y 2147483647
+        -a -t 10.0.0.1:80 -r 10.0.1.6 -m -x 2147483648
+        -a -t 10.0.0.1:80 -r 10.0.1.7 -mw5
+        -a -t 10.0.0.1:80 -r 10.0.1.8:http -m
+        -a -t 10.0.0.1:80 -r 10.0.1.9:0 -m
+        -a -f 7 -r 10.0.2.1
+        -a -f 7 -r 10.0.2.2:99 -g
+        -a -f 7 -r 10.0.2.2:99 -i
+        -a -u 10.0.0.1:53 -r 10.0.3.1 -w 00010
+        -a -u 10.0.0.1:53 -r 10.0.3.2 -w +3
+        -a -u 10.0.0.1:53 -r 10.0.3.3 -w ' 4'
+        -a -t 10.0.0.1:80 -r 10.0.1.12 -i --tun-type ipip --tun-nocsum
+        -a -t 10.0.0.1:80 -r 10.0.1.13 -i --tun-port 6080
+        -e -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 2 -x 10 -y 5
+        -e -t 10.0.0.1:80 -r 10.0.1.1:8080 -y 5
+        -d -t 10.0.0.1:80 -r 10.0.1.2
+        -d -t 10.0.0.1:80 -r 10.0.1.2:8080
+        -Ln
+        -Ln --exact
+        -Ln --thresholds --nosort
+        -Ln --persistent-conn --nosort
+        -Ln -t 10.0.0.1:80 --thresholds
+        -Ln -u 10.0.0.1:53 --rate
+        -L -n --stats -f 7
+        -l -n
+        -Sn
+        -Z -t 10.0.0.1:80
+        -Z -u 10.0.0.1:80
+        -D -t 10.0.0.1:80
+        -D -f 7
+        -D -f 999
+        -Sn
+        --clear
+        -Ln
+        ",
+    );
+    p.finish();
+}
