@@ -103,9 +103,14 @@ pub fn execute(d: &mut Director, plan: Plan, now: Time) -> Executed {
     for step in plan.steps {
         match step {
             Ok(inv) => {
+                // ipvsadm prints help or its version and exits 0, also from inside -R.
+                let ends = matches!(inv, Invocation::Help | Invocation::Version);
                 let (piece, changed) = invoke(d, &plan.argv0, inv, now);
                 out.changed |= changed;
                 out.pieces.push(piece);
+                if ends {
+                    break;
+                }
             }
             Err(e) => {
                 let ends = e.ends_restore();
@@ -189,7 +194,9 @@ fn invoke(d: &mut Director, argv0: &str, inv: Invocation, now: Time) -> (Piece, 
         Invocation::Restore => text(Reply::err(2, "-R inside -R is not allowed")),
         Invocation::Help => text(help(argv0)),
         Invocation::Version => text(Reply::ok(version())),
-        Invocation::StartDaemon(_) | Invocation::StopDaemon(_) => text(Reply::err(
+        // None runs, so stopping one fails as in the kernel (ESRCH).
+        Invocation::StopDaemon(_) => text(Reply::err(EXIT_KERNEL, "No daemon is running")),
+        Invocation::StartDaemon(_) => text(Reply::err(
             EXIT_KERNEL,
             "Protocol not available (rvsd has no connection sync daemon yet)",
         )),
@@ -197,8 +204,8 @@ fn invoke(d: &mut Director, argv0: &str, inv: Invocation, now: Time) -> (Piece, 
 }
 
 /// What `-h` prints for `argv0`.
-pub fn help(_argv0: &str) -> Reply {
-    Reply::ok(version())
+pub fn help(argv0: &str) -> Reply {
+    Reply::ok(ipvsadm::help_text(argv0))
 }
 
 /// ipvsadm's version line.

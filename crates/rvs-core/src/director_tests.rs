@@ -926,3 +926,38 @@ fn ipv6_nat_with_prefix_persistence() {
             .1;
     assert_eq!(tpl.caddr, v6("fd00:0:0:2::"));
 }
+
+#[test]
+fn table_errors_come_in_kernel_order() {
+    // do_ip_vs_set_ctl looks the service up first: EEXIST / ESRCH win over a bad scheduler.
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", None);
+    let mut bad = ServiceConfig::new(k);
+    bad.scheduler = "nosuch".into();
+    assert_eq!(
+        t.d.apply(&Command::AddService(bad.clone()), t.now),
+        Err(OpError::ServiceExists)
+    );
+    bad.key = tcp_key(81);
+    assert_eq!(
+        t.d.apply(&Command::EditService(bad), t.now),
+        Err(OpError::NoSuchService)
+    );
+    // ip_vs_edit_dest does not check the address: a missing dest is ENOENT.
+    let mut d = DestConfig::new(ip([224, 0, 0, 1]), 80);
+    assert_eq!(
+        t.d.apply(&Command::EditDest(k, d), t.now),
+        Err(OpError::NoSuchDest)
+    );
+    assert_eq!(
+        t.d.apply(&Command::AddDest(k, d), t.now),
+        Err(OpError::Invalid)
+    );
+    d.addr = rs(1);
+    t.cmd(Command::AddDest(k, d));
+    assert_eq!(
+        t.d.apply(&Command::AddDest(k, d), t.now),
+        Err(OpError::DestExists)
+    );
+}

@@ -207,10 +207,11 @@ impl ServiceTable {
         cfg: &ServiceConfig,
         settings: &Settings,
     ) -> Result<ServiceId, OpError> {
-        let (fl, netmask) = Self::validate_service(cfg)?;
+        // The kernel looks the service up before it checks any option.
         if self.by_key.contains_key(&cfg.key) {
             return Err(OpError::ServiceExists);
         }
+        let (fl, netmask) = Self::validate_service(cfg)?;
         let scheduler = sched::new(&cfg.scheduler);
         if scheduler.is_none() && cfg.scheduler != "none" {
             return Err(OpError::SchedulerNotFound);
@@ -249,8 +250,8 @@ impl ServiceTable {
         cfg: &ServiceConfig,
         settings: &Settings,
     ) -> Result<ServiceId, OpError> {
-        let (fl, netmask) = Self::validate_service(cfg)?;
         let id = self.find(&cfg.key).ok_or(OpError::NoSuchService)?;
+        let (fl, netmask) = Self::validate_service(cfg)?;
         let new_sched = if self
             .services
             .get(id)
@@ -327,10 +328,16 @@ impl ServiceTable {
         if cfg.fwd == FwdMethod::Tunnel && cfg.tun.kind == TunType::Gue && cfg.tun.port == 0 {
             return Err(OpError::Invalid);
         }
-        if cfg.addr.is_unspecified() || cfg.addr.is_multicast() {
+        Ok(())
+    }
+
+    /// `ip_vs_new_dest`'s address check, made only for a dest that is really new (after
+    /// the exists check; `-e` never makes it).
+    fn check_new_dest_addr(addr: &IpAddr) -> Result<(), OpError> {
+        if addr.is_unspecified() || addr.is_multicast() {
             return Err(OpError::Invalid);
         }
-        if let IpAddr::V4(a) = cfg.addr
+        if let IpAddr::V4(a) = addr
             && a.is_broadcast()
         {
             return Err(OpError::Invalid);
@@ -391,6 +398,7 @@ impl ServiceTable {
         if self.find_dest(sid, &cfg.addr, cfg.port).is_some() {
             return Err(OpError::DestExists);
         }
+        Self::check_new_dest_addr(&cfg.addr)?;
         let revived = self.trash.iter().position(|&t| {
             self.dests.get(t).is_some_and(|d| {
                 d.addr == cfg.addr

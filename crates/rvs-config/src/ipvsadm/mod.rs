@@ -31,6 +31,7 @@
 //! with only commas (which crashes ipvsadm) is refused as ``invalid scheduler flag `'``.
 
 mod cnum;
+mod help;
 mod names;
 mod popt;
 mod table;
@@ -44,6 +45,7 @@ use rvs_core::fwmark::FwmarkRule;
 use rvs_core::sched::flags as sched_flags;
 use rvs_core::{Af, Command, DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
 
+pub use help::{VERSION_LINE, help_text};
 pub use names::{Resolver, Services};
 
 use popt::Popt;
