@@ -489,3 +489,202 @@ fn tun_ipip_gue_and_gre() {
         assert!(listing.contains("Tunnel"), "{listing}");
     }
 }
+
+/// The keep-alive client of the reload test: one TCP connection, a request, then (after a
+/// line on stdin) a second request on the same connection; prints the answering server.
+const KEEPALIVE_CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection(("198.18.1.100", 80), timeout=5)
+def req():
+    s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit("connection closed")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    length, server = 0, "?"
+    for line in head.split(b"\r\n"):
+        k, _, v = line.partition(b":")
+        if k.lower() == b"content-length":
+            length = int(v)
+        if k.lower() == b"x-server":
+            server = v.strip().decode()
+    while len(body) < length:
+        body += s.recv(4096)
+    return server
+print("first", s.getsockname()[1], req(), flush=True)
+sys.stdin.readline()
+print("second", req(), flush=True)
+"#;
+
+const KEEPALIVED_CONF: &str = "\
+global_defs {
+    router_id rvs_e2e
+}
+virtual_server 198.18.1.100 80 {
+    delay_loop 6
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.1.11 80 {
+        weight 1
+    }
+    real_server 198.18.1.12 80 {
+        weight 1
+    }
+    real_server 198.18.1.13 80 {
+        weight 1
+    }
+}
+";
+
+/// `(Conns, InPkts)` of one service in `-Ln --stats`.
+fn stats_of(stats: &str, service: &str) -> (u64, u64) {
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with(service))
+        .unwrap_or_else(|| panic!("{service} not in\n{stats}"));
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .take(2)
+        .map(|v| v.parse().expect("plain number"))
+        .collect();
+    (f[0], f[1])
+}
+
+#[test]
+fn keepalived_conf_reload_keeps_connections_and_counters() {
+    let Some(_g) = require("e2e keepalived.conf reload") else {
+        return;
+    };
+    let lab = Lab::up("dr", &[]);
+    // Restart the lab's rvsd on a keepalived.conf instead of its rules file.
+    let pid = lab.rvsd_pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let mut argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let conf = lab.state().join("keepalived.conf");
+    std::fs::write(&conf, KEEPALIVED_CONF).expect("write conf");
+    let at = argv.iter().position(|a| a == "--rules").expect("--rules");
+    argv[at] = "-f".into();
+    argv[at + 1] = conf.display().to_string();
+    lab.stop_rvsd();
+    let log_path = lab.state().join("rvsd-kconf.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut rvsd = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir")])
+        .args(&argv)
+        .stderr(log)
+        .spawn()
+        .expect("start rvsd -f");
+    let rvsadm = |args: &str| -> String {
+        ok(Command::new(env!("CARGO_BIN_EXE_rvsadm"))
+            .env("RVS_SOCKET", lab.sock())
+            .args(args.split_whitespace()))
+    };
+    let t0 = Instant::now();
+    while Command::new(env!("CARGO_BIN_EXE_rvsadm"))
+        .env("RVS_SOCKET", lab.sock())
+        .arg("-Ln")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rvsd -f does not answer"
+        );
+        assert!(rvsd.try_wait().expect("wait").is_none(), "rvsd -f exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rvsadm("-Ln").contains("TCP  198.18.1.100:80 rr\n"));
+    // Some traffic, then one long-lived connection.
+    let t = lab.tally("http", VIP4, 30);
+    assert_spread(&t, 30, "keepalived.conf");
+    let mut client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("client"),
+            "python3",
+            "-c",
+            KEEPALIVE_CLIENT,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("keep-alive client");
+    let mut out = std::io::BufReader::new(client.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).expect("first answer");
+    let words: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"first"), "{first}");
+    let (cport, server) = (words[1].to_string(), words[2].to_string());
+    let before = rvsadm("-Ln --stats");
+    let (conns, inpkts) = stats_of(&before, "TCP  198.18.1.100:80");
+    assert_eq!(conns, 31, "{before}");
+
+    // A bad file changes nothing.
+    std::fs::write(
+        &conf,
+        "virtual_server 198.18.1.100 80 {\n  lb_algo nosuch\n}\n",
+    )
+    .expect("write bad conf");
+    ok(Command::new("kill").args(["-HUP", &rvsd.id().to_string()]));
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("reload refused")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no refusal logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("keepalived.conf:2:11: invalid lb_algo 'nosuch'")
+    );
+    assert_eq!(
+        rvsadm("-Sn"),
+        "-A -t 198.18.1.100:80 -s rr\n-a -t 198.18.1.100:80 -r 198.18.1.11:80 -g -w 1\n-a -t 198.18.1.100:80 -r 198.18.1.12:80 -g -w 1\n-a -t 198.18.1.100:80 -r 198.18.1.13:80 -g -w 1\n"
+    );
+
+    // A good file that adds an unrelated service and changes a weight.
+    let next = KEEPALIVED_CONF.replacen("weight 1", "weight 2", 1)
+        + "virtual_server 198.18.1.100 9000 {\n    lb_algo wlc\n    lb_kind DR\n    protocol UDP\n    real_server 198.18.1.11 9000 {\n    }\n}\n";
+    std::fs::write(&conf, next).expect("write conf");
+    ok(Command::new("kill").args(["-HUP", &rvsd.id().to_string()]));
+    let t0 = Instant::now();
+    while !rvsadm("-Ln").contains("UDP  198.18.1.100:9000 wlc") {
+        assert!(t0.elapsed() < Duration::from_secs(5), "reload not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rvsadm("-Ln").contains("  -> 198.18.1.11:80               Route   2      "));
+    // The connection is still in the table, and it still works, on the same server.
+    let conns_list = rvsadm("-Lnc");
+    assert!(
+        conns_list
+            .lines()
+            .any(|l| l.contains("ESTABLISHED") && l.contains(&format!(":{cport} "))),
+        "{conns_list}"
+    );
+    let mut stdin = client.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"go\n").expect("go");
+    let mut second = String::new();
+    std::io::BufRead::read_line(&mut out, &mut second).expect("second answer");
+    assert_eq!(second.trim(), format!("second {server}"));
+    assert!(client.wait().expect("client").success());
+    // Counters went on from where they were: no new connection, more packets.
+    let after = rvsadm("-Ln --stats");
+    let (conns2, inpkts2) = stats_of(&after, "TCP  198.18.1.100:80");
+    assert_eq!(conns2, conns, "{after}");
+    assert!(inpkts2 > inpkts, "{before}\n{after}");
+    ok(Command::new("kill").args(["-TERM", &rvsd.id().to_string()]));
+    let _ = rvsd.wait();
+}

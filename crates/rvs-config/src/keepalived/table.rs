@@ -293,6 +293,28 @@ impl Desired {
 }
 
 impl Config {
+    /// FULLNAT local addresses: the global pool (`rvs_local_address` in `global_defs`, with
+    /// `None`) and each virtual server's own, once per service it defines.
+    pub fn local_addresses(&self) -> Vec<(Option<ServiceKey>, IpAddr)> {
+        let mut out: Vec<(Option<ServiceKey>, IpAddr)> = self
+            .global
+            .rvs
+            .local_addresses
+            .iter()
+            .map(|a| (None, *a))
+            .collect();
+        for vs in &self.virtual_servers {
+            for (key, _) in service_keys(vs, self) {
+                for a in &vs.local_addresses {
+                    if !out.contains(&(Some(key), *a)) {
+                        out.push((Some(key), *a));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The table this configuration asks for at start.
     pub fn desired(&self) -> Desired {
         Desired::from_config(self)

@@ -1,6 +1,8 @@
-//! `rvsd`, the director daemon: the service table, the data plane on the named interfaces,
-//! the VIPs, and the control socket that rvsadm / `rvs ctl` talk to.
+//! `rvsd`, the director daemon: the service table (from keepalived.conf, an ipvsadm rules
+//! file, or rvsadm), the data plane on the named interfaces, the VIPs, and the control
+//! socket that rvsadm / `rvs ctl` talk to.
 
+mod config;
 mod control;
 mod rules;
 mod signals;
@@ -19,8 +21,15 @@ use rvs_core::{Director, Settings, SplitMix64};
 #[derive(Parser, Debug)]
 #[command(name = "rvsd", version, about)]
 struct Args {
+    /// keepalived.conf to run (virtual servers, real servers, rvs_* keywords in
+    /// global_defs); SIGHUP reloads it, applying only what changed.
+    #[arg(short = 'f', long = "use-file", value_name = "FILE")]
+    use_file: Option<PathBuf>,
+    /// Check the -f file, print every problem as FILE:LINE:COL: message, and exit (0 = valid).
+    #[arg(short = 't', long = "config-test", requires = "use_file")]
+    config_test: bool,
     /// Rules to load at start, in ipvsadm-save format (`-A -t VIP:80 -s rr`, `-a ...`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "use_file")]
     rules: Option<PathBuf>,
     /// Data-plane interface (repeatable). Without any, rvsd runs the control plane only.
     #[arg(long = "interface", short = 'i', value_name = "IF")]
@@ -76,7 +85,7 @@ fn random_seed() -> u64 {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(mut args: Args) -> anyhow::Result<()> {
     // Block the signals we wait for before any thread starts, so every thread inherits it.
     let sigs = signals::block()?;
     let seed = args.seed.unwrap_or_else(random_seed);
@@ -90,6 +99,23 @@ fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let n = rules::load(&mut engine.director, path, &text)?;
         tracing::info!(file = %path.display(), commands = n, "rules loaded");
+    }
+    let mut running = match &args.use_file {
+        Some(path) => Some(config::load(path, &mut engine)?),
+        None => None,
+    };
+    // rvs's own global_defs keywords, where the command line does not say otherwise.
+    if let Some(r) = &running {
+        let g = &r.config().global.rvs;
+        if args.interfaces.is_empty() {
+            args.interfaces = g.interfaces.clone();
+        }
+        if args.control.is_none() {
+            args.control = g.control.as_ref().map(PathBuf::from);
+        }
+        if let Some(api) = g.api {
+            tracing::warn!(%api, "rvs_api: rvsd has no HTTP API yet; ignored");
+        }
     }
     let engine = Arc::new(Mutex::new(engine));
 
@@ -128,7 +154,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
-    let sig = signals::wait(&sigs);
+    let sig = loop {
+        match signals::wait(&sigs) {
+            signals::Signal::Stop(name) => break name,
+            signals::Signal::Reload => match running.as_mut() {
+                Some(r) => config::reload(r, &engine, &plane),
+                None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
+            },
+        }
+    };
     tracing::info!(signal = sig, "shutting down");
     plane.shutdown();
     vips.remove_all();
@@ -138,6 +172,15 @@ fn run(args: Args) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.config_test
+        && let Some(path) = &args.use_file
+    {
+        return if config::check(path) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     init_logging(&args.log_format);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,9 +22,17 @@ pub fn block() -> anyhow::Result<SigSet> {
     }
 }
 
-/// Wait until SIGTERM or SIGINT arrives (SIGHUP is logged: reloads come with
-/// keepalived.conf support). Returns the signal's name.
-pub fn wait(set: &SigSet) -> &'static str {
+/// What a signal asks rvsd to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: shut down (the name for the log).
+    Stop(&'static str),
+    /// SIGHUP: reload the configuration.
+    Reload,
+}
+
+/// Wait for the next SIGTERM, SIGINT or SIGHUP.
+pub fn wait(set: &SigSet) -> Signal {
     loop {
         let mut sig: libc::c_int = 0;
         // SAFETY: `set` is an initialised sigset_t and `sig` a valid out pointer.
@@ -33,9 +41,10 @@ pub fn wait(set: &SigSet) -> &'static str {
             continue;
         }
         match sig {
-            libc::SIGTERM => return "SIGTERM",
-            libc::SIGINT => return "SIGINT",
-            _ => tracing::warn!("SIGHUP ignored: a rules file is read only at start"),
+            libc::SIGTERM => return Signal::Stop("SIGTERM"),
+            libc::SIGINT => return Signal::Stop("SIGINT"),
+            libc::SIGHUP => return Signal::Reload,
+            _ => {}
         }
     }
 }

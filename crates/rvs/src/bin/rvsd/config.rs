@@ -1,0 +1,160 @@
+//! keepalived.conf as rvsd's configuration: `-f FILE` at start, `-t -f FILE` to check,
+//! SIGHUP to reload (only the difference is applied; a bad file changes nothing).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::bail;
+use rvs_config::keepalived::{self, Config, Desired, Report};
+use rvs_core::engine::Engine;
+use rvs_core::{ServiceKey, Time};
+
+use crate::control::{Plane, lock};
+
+/// A FULLNAT local address and the service it belongs to (`None`: the global pool).
+type Lip = (Option<ServiceKey>, IpAddr);
+
+/// The configuration rvsd runs: where it came from and what it asked for.
+pub struct Running {
+    path: PathBuf,
+    desired: Desired,
+    lips: Vec<Lip>,
+    config: Config,
+}
+
+impl Running {
+    /// rvs's own `global_defs` keywords of the running file.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// `rvsd -t -f FILE`: every diagnostic on stderr; `Ok(true)` when the file is usable.
+pub fn check(path: &Path) -> bool {
+    let report = keepalived::load(path);
+    eprint!("{}", report.render());
+    if report.is_ok() {
+        eprintln!("{}: configuration OK", path.display());
+    } else {
+        eprintln!(
+            "{}: {} error(s), configuration refused",
+            path.display(),
+            report.errors.len()
+        );
+    }
+    report.is_ok()
+}
+
+/// Log the warnings of a usable report; the config, or every diagnostic as one error.
+fn accept(path: &Path, report: Report) -> anyhow::Result<Config> {
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    match report.config {
+        Some(c) if report.errors.is_empty() => Ok(c),
+        _ => {
+            let all: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+            bail!(
+                "{}: configuration refused:\n{}",
+                path.display(),
+                all.join("\n")
+            )
+        }
+    }
+}
+
+/// `rvsd -f FILE` at start: install the file's table into `engine` (empty until now).
+pub fn load(path: &Path, engine: &mut Engine) -> anyhow::Result<Running> {
+    let config = accept(path, keepalived::load(path))?;
+    let desired = config.desired();
+    let commands = desired.commands();
+    for cmd in &commands {
+        if let Err(e) = engine.director.apply(cmd, Time::ZERO) {
+            bail!("{}: cannot apply {cmd:?}: {e}", path.display());
+        }
+    }
+    let lips = config.local_addresses();
+    for (svc, a) in &lips {
+        engine.fullnat.add_local_address(*svc, *a);
+    }
+    tracing::info!(
+        file = %path.display(),
+        services = desired.services.len(),
+        commands = commands.len(),
+        "configuration loaded"
+    );
+    Ok(Running {
+        path: path.to_path_buf(),
+        desired,
+        lips,
+        config,
+    })
+}
+
+/// SIGHUP: read the file again; if it is usable, apply only what changed. On any error the
+/// running configuration stays as it is and the problems are logged.
+pub fn reload(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
+    let path = running.path.clone();
+    // Reading and checking happen outside the engine lock.
+    let config = match accept(&path, keepalived::load(&path)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, the running configuration is kept: {e:#}");
+            return;
+        }
+    };
+    let desired = config.desired();
+    let commands = keepalived::diff(&running.desired, &desired);
+    let lips = config.local_addresses();
+    let mut failed = 0;
+    {
+        let mut eng = lock(engine);
+        let now = rvs_dataplane::now().max(eng.director.now());
+        for cmd in &commands {
+            if let Err(e) = eng.director.apply(cmd, now) {
+                // The running table drifted from the old file (rvsadm edits): say so and go
+                // on with the rest, as keepalived does.
+                tracing::warn!("reload: {cmd:?}: {e}");
+                failed += 1;
+            }
+        }
+        for (svc, a) in &running.lips {
+            if !lips.contains(&(*svc, *a)) {
+                eng.fullnat.remove_local_address(*svc, a);
+            }
+        }
+        for (svc, a) in &lips {
+            if !running.lips.contains(&(*svc, *a)) {
+                eng.fullnat.add_local_address(*svc, *a);
+            }
+        }
+    }
+    if !commands.is_empty() || lips != running.lips {
+        plane.refresh();
+    }
+    restart_only(&running.config, &config);
+    tracing::info!(
+        file = %path.display(),
+        changes = commands.len(),
+        failed,
+        "configuration reloaded"
+    );
+    running.desired = desired;
+    running.lips = lips;
+    running.config = config;
+}
+
+/// Warn about settings a reload cannot change.
+fn restart_only(old: &Config, new: &Config) {
+    let (o, n) = (&old.global.rvs, &new.global.rvs);
+    if o.interfaces != n.interfaces {
+        tracing::warn!("reload: rvs_interface changes take effect at the next start");
+    }
+    if o.control != n.control {
+        tracing::warn!("reload: rvs_control changes take effect at the next start");
+    }
+    if o.api != n.api {
+        tracing::warn!("reload: rvs_api changes take effect at the next start");
+    }
+}
