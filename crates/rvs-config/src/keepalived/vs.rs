@@ -16,6 +16,10 @@ use super::model::{
     VsTiming,
 };
 use super::tree::Node;
+
+/// The largest real-server weight rvs's table takes (ipvsadm's limit; keepalived would pass
+/// up to 2147483647 to the kernel).
+const MAX_WEIGHT: u64 = 65535;
 use super::values::{flag, ip, need, parse_ip, parse_port, parse_uint, rest, uint};
 
 /// The schedulers keepalived 2.2.7 accepts (`lvs_schedulers[]`).
@@ -348,7 +352,7 @@ fn real_server(n: &Node, d: &mut Diags) -> Option<RawRs> {
         }
         match k.kw() {
             "weight" => {
-                rs.weight = uint(k, 0, 0, i32::MAX as u64, d)
+                rs.weight = uint(k, 0, 0, MAX_WEIGHT, d)
                     .map(|v| v as i32)
                     .or(rs.weight)
             }
@@ -611,7 +615,7 @@ pub(crate) fn virtual_server(
             "hysteresis" => {
                 hysteresis = uint(k, 0, 0, u64::from(u32::MAX), d).map_or(hysteresis, |v| v as u32)
             }
-            "weight" => weight = uint(k, 0, 1, i32::MAX as u64, d).map_or(weight, |v| v as i32),
+            "weight" => weight = uint(k, 0, 1, MAX_WEIGHT, d).map_or(weight, |v| v as i32),
             "sorry_server" => {
                 if let Some((a, p)) = addr_port(k, "sorry server", d) {
                     if sorry.is_some() {
