@@ -522,6 +522,7 @@ print("second", req(), flush=True)
 const KEEPALIVED_CONF: &str = "\
 global_defs {
     router_id rvs_e2e
+    rvs_drain_timeout 30
 }
 virtual_server 198.18.1.100 80 {
     delay_loop 6
@@ -655,8 +656,13 @@ fn keepalived_conf_reload_keeps_connections_and_counters() {
         "-A -t 198.18.1.100:80 -s rr\n-a -t 198.18.1.100:80 -r 198.18.1.11:80 -g -w 1\n-a -t 198.18.1.100:80 -r 198.18.1.12:80 -g -w 1\n-a -t 198.18.1.100:80 -r 198.18.1.13:80 -g -w 1\n"
     );
 
-    // A good file that adds an unrelated service and changes a weight.
-    let next = KEEPALIVED_CONF.replacen("weight 1", "weight 2", 1)
+    // A good file that adds an unrelated service and removes the real server of our
+    // connection: with rvs_drain_timeout it drains (weight 0) instead of vanishing.
+    let n: u8 = server.trim_start_matches("rs").parse().expect("rsN");
+    let rip = format!("198.18.1.{}", 10 + n);
+    let block = format!("    real_server {rip} 80 {{\n        weight 1\n    }}\n");
+    assert!(KEEPALIVED_CONF.contains(&block));
+    let next = KEEPALIVED_CONF.replace(&block, "")
         + "virtual_server 198.18.1.100 9000 {\n    lb_algo wlc\n    lb_kind DR\n    protocol UDP\n    real_server 198.18.1.11 9000 {\n    }\n}\n";
     std::fs::write(&conf, next).expect("write conf");
     ok(Command::new("kill").args(["-HUP", &rvsd.id().to_string()]));
@@ -665,7 +671,12 @@ fn keepalived_conf_reload_keeps_connections_and_counters() {
         assert!(t0.elapsed() < Duration::from_secs(5), "reload not applied");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(rvsadm("-Ln").contains("  -> 198.18.1.11:80               Route   2      "));
+    let listing = rvsadm("-Ln");
+    let draining = format!(
+        "  -> {:<28} Route   0      1          ",
+        format!("{rip}:80")
+    );
+    assert!(listing.contains(&draining), "{listing}");
     // The connection is still in the table, and it still works, on the same server.
     let conns_list = rvsadm("-Lnc");
     assert!(
@@ -680,6 +691,16 @@ fn keepalived_conf_reload_keeps_connections_and_counters() {
     std::io::BufRead::read_line(&mut out, &mut second).expect("second answer");
     assert_eq!(second.trim(), format!("second {server}"));
     assert!(client.wait().expect("client").success());
+    // Once its last connection has closed, the drained real server goes.
+    let t0 = Instant::now();
+    while rvsadm("-Ln").contains(&format!("{rip}:80 ")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "drained real server not deleted:\n{}",
+            rvsadm("-Ln")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Counters went on from where they were: no new connection, more packets.
     let after = rvsadm("-Ln --stats");
     let (conns2, inpkts2) = stats_of(&after, "TCP  198.18.1.100:80");

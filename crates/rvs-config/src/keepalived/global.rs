@@ -217,6 +217,10 @@ pub(crate) fn build(node: &Node, g: &mut GlobalDefs, rules: &mut Vec<FwmarkRule>
                     }
                 }
             }
+            "rvs_drain_timeout" => {
+                g.rvs.drain_timeout =
+                    uint(n, 0, 0, u64::from(u32::MAX), d).map_or(g.rvs.drain_timeout, |v| v as u32)
+            }
             "rvs_local_address" => {
                 if let Some(a) = ip(n, 0, d)
                     && !g.rvs.local_addresses.contains(&a)

@@ -140,6 +140,10 @@ pub struct RvsGlobals {
     /// `rvs_fwmark_rule MARK PROTO DST[/PLEN] [PORTS]` (repeatable): rvs's fwmark classifier
     /// rules (what `iptables -t mangle ... -j MARK` does for keepalived), in order.
     pub fwmark_rules: Vec<rvs_core::fwmark::FwmarkRule>,
+    /// `rvs_drain_timeout SECONDS`: a real server removed from the file by a reload is first
+    /// set to weight 0 and deleted once it has no active connection, or after this many
+    /// seconds. 0 (the default) deletes it at once, as keepalived does.
+    pub drain_timeout: u32,
 }
 
 /// One entry of a `virtual_server_group`.

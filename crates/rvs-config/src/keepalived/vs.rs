@@ -351,11 +351,7 @@ fn real_server(n: &Node, d: &mut Diags) -> Option<RawRs> {
             continue;
         }
         match k.kw() {
-            "weight" => {
-                rs.weight = uint(k, 0, 0, MAX_WEIGHT, d)
-                    .map(|v| v as i32)
-                    .or(rs.weight)
-            }
+            "weight" => rs.weight = uint(k, 0, 0, MAX_WEIGHT, d).map(|v| v as i32).or(rs.weight),
             "lvs_method" | "lb_kind" => rs.method = method(k, d).or(rs.method),
             "uthreshold" => {
                 rs.uthreshold = uint(k, 0, 0, u64::from(u32::MAX), d).unwrap_or(0) as u32

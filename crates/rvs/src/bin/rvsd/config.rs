@@ -8,12 +8,20 @@ use std::sync::Mutex;
 use anyhow::bail;
 use rvs_config::keepalived::{self, Config, Desired, Report};
 use rvs_core::engine::Engine;
-use rvs_core::{ServiceKey, Time};
+use rvs_core::{Command, DestConfig, ServiceKey, Time};
 
 use crate::control::{Plane, lock};
 
 /// A FULLNAT local address and the service it belongs to (`None`: the global pool).
 type Lip = (Option<ServiceKey>, IpAddr);
+
+/// A real server a reload removed, kept at weight 0 until it has no active connection.
+struct Draining {
+    svc: ServiceKey,
+    addr: IpAddr,
+    port: u16,
+    deadline: Time,
+}
 
 /// The configuration rvsd runs: where it came from and what it asked for.
 pub struct Running {
@@ -21,12 +29,18 @@ pub struct Running {
     desired: Desired,
     lips: Vec<Lip>,
     config: Config,
+    draining: Vec<Draining>,
 }
 
 impl Running {
     /// rvs's own `global_defs` keywords of the running file.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether removed real servers are still draining.
+    pub fn draining(&self) -> bool {
+        !self.draining.is_empty()
     }
 }
 
@@ -89,6 +103,7 @@ pub fn load(path: &Path, engine: &mut Engine) -> anyhow::Result<Running> {
         desired,
         lips,
         config,
+        draining: Vec::new(),
     })
 }
 
@@ -111,6 +126,8 @@ pub fn reload(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
     {
         let mut eng = lock(engine);
         let now = rvs_dataplane::now().max(eng.director.now());
+        let drain_ms = u64::from(config.global.rvs.drain_timeout) * 1000;
+        let commands = plan_drains(commands.clone(), running, drain_ms, now);
         for cmd in &commands {
             if let Err(e) = eng.director.apply(cmd, now) {
                 // The running table drifted from the old file (rvsadm edits): say so and go
@@ -156,5 +173,107 @@ fn restart_only(old: &Config, new: &Config) {
     }
     if o.api != n.api {
         tracing::warn!("reload: rvs_api changes take effect at the next start");
+    }
+}
+
+/// With a drain timeout, turn the deletion of a real server (whose service stays) into
+/// weight 0 plus a later deletion; a draining real server the new file brings back is
+/// edited instead of added. Without one, `commands` are returned as they are.
+fn plan_drains(
+    commands: Vec<Command>,
+    running: &mut Running,
+    drain_ms: u64,
+    now: Time,
+) -> Vec<Command> {
+    let mut out = Vec::with_capacity(commands.len());
+    for cmd in commands {
+        match cmd {
+            Command::DelDest(svc, addr, port) if drain_ms > 0 => {
+                let old = running
+                    .desired
+                    .services
+                    .iter()
+                    .filter(|s| s.config.key == svc)
+                    .flat_map(|s| &s.dests)
+                    .find(|d| d.addr == addr && d.port == port);
+                match old {
+                    Some(d) => {
+                        out.push(Command::EditDest(svc, DestConfig { weight: 0, ..*d }));
+                        running.draining.push(Draining {
+                            svc,
+                            addr,
+                            port,
+                            deadline: Time(now.0 + drain_ms),
+                        });
+                    }
+                    None => out.push(Command::DelDest(svc, addr, port)),
+                }
+            }
+            Command::AddDest(svc, d)
+                if running
+                    .draining
+                    .iter()
+                    .any(|x| x.svc == svc && x.addr == d.addr && x.port == d.port) =>
+            {
+                running
+                    .draining
+                    .retain(|x| !(x.svc == svc && x.addr == d.addr && x.port == d.port));
+                out.push(Command::EditDest(svc, d));
+            }
+            Command::DelService(svc) => {
+                running.draining.retain(|x| x.svc != svc);
+                out.push(Command::DelService(svc));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Delete the draining real servers that have no active connection left, or whose drain
+/// time is up.
+pub fn drain_tick(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
+    let mut deleted = 0;
+    {
+        let mut eng = lock(engine);
+        let now = rvs_dataplane::now().max(eng.director.now());
+        let mut keep = Vec::new();
+        for x in running.draining.drain(..) {
+            let active = eng
+                .director
+                .service_rows(Some(&x.svc))
+                .and_then(|rows| rows.into_iter().next())
+                .and_then(|row| {
+                    row.dests
+                        .iter()
+                        .find(|d| d.addr == x.addr && d.port == x.port)
+                        .map(|d| d.activeconns)
+                });
+            match active {
+                // Gone already (rvsadm deleted it).
+                None => {}
+                Some(n) if n == 0 || now >= x.deadline => {
+                    let cmd = Command::DelDest(x.svc, x.addr, x.port);
+                    match eng.director.apply(&cmd, now) {
+                        Ok(()) => {
+                            tracing::info!(
+                                service = %x.svc,
+                                dest = %x.addr,
+                                port = x.port,
+                                active = n,
+                                "drained real server deleted"
+                            );
+                            deleted += 1;
+                        }
+                        Err(e) => tracing::warn!("drain: {cmd:?}: {e}"),
+                    }
+                }
+                Some(_) => keep.push(x),
+            }
+        }
+        running.draining = keep;
+    }
+    if deleted > 0 {
+        plane.refresh();
     }
 }

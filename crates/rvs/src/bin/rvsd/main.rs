@@ -155,12 +155,24 @@ fn run(mut args: Args) -> anyhow::Result<()> {
     server.spawn();
 
     let sig = loop {
-        match signals::wait(&sigs) {
-            signals::Signal::Stop(name) => break name,
-            signals::Signal::Reload => match running.as_mut() {
+        // Wake up every second while real servers drain after a reload.
+        let draining = running.as_ref().is_some_and(config::Running::draining);
+        let got = if draining {
+            signals::wait_timeout(&sigs, std::time::Duration::from_secs(1))
+        } else {
+            Some(signals::wait(&sigs))
+        };
+        match got {
+            Some(signals::Signal::Stop(name)) => break name,
+            Some(signals::Signal::Reload) => match running.as_mut() {
                 Some(r) => config::reload(r, &engine, &plane),
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
+            None => {
+                if let Some(r) = running.as_mut() {
+                    config::drain_tick(r, &engine, &plane);
+                }
+            }
         }
     };
     tracing::info!(signal = sig, "shutting down");

@@ -48,3 +48,19 @@ pub fn wait(set: &SigSet) -> Signal {
         }
     }
 }
+
+/// Like [`wait`], but give up after `timeout` (`None`: nothing arrived).
+pub fn wait_timeout(set: &SigSet, timeout: std::time::Duration) -> Option<Signal> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `set` is an initialised sigset_t, `ts` a valid timespec; no siginfo is asked.
+    let sig = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), &ts) };
+    match sig {
+        libc::SIGTERM => Some(Signal::Stop("SIGTERM")),
+        libc::SIGINT => Some(Signal::Stop("SIGINT")),
+        libc::SIGHUP => Some(Signal::Reload),
+        _ => None,
+    }
+}
