@@ -78,3 +78,30 @@ fn corpus_covers_success_and_failure() {
     assert!(has("keepalived.conf") >= 4);
     assert!(has("errors") >= 2);
 }
+
+/// What `rvs convert` prints is keepalived.conf that rvsd itself accepts without errors.
+#[test]
+fn converted_files_load_as_keepalived_conf() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ldirectord");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        if !name.ends_with(".keepalived.conf") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let report = rvs_config::keepalived::check_str(name, &text);
+        assert!(
+            report.errors.is_empty(),
+            "{name} does not load:\n{}",
+            report.render()
+        );
+        assert!(
+            !report.config.expect("config").virtual_servers.is_empty(),
+            "{name}"
+        );
+        n += 1;
+    }
+    assert!(n >= 4, "{n} converted files");
+}
