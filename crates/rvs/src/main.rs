@@ -1,7 +1,8 @@
 //! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
-//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs) and `rvs rs-setup`
-//! (real-server preparation).
+//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs), `rvs bench` (rvs
+//! against its peers in labs) and `rvs rs-setup` (real-server preparation).
 
+mod bench;
 mod ctl;
 mod frame_args;
 mod lab;
@@ -31,6 +32,8 @@ enum Cmd {
     Ctl(ctl::CtlArgs),
     /// Network-namespace labs: director, real servers, client (root).
     Lab(lab::LabArgs),
+    /// Benchmark rvs against plain routing, nftables, HAProxy and nginx in labs (root).
+    Bench(bench::BenchArgs),
     /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
     RsSetup(rs_setup::RsSetupArgs),
 }
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Cmd::Sim(args) => sim::main(&args),
         Cmd::Ctl(args) => ctl::main(&args),
         Cmd::Lab(args) => lab::main(args),
+        Cmd::Bench(args) => bench::main(&args),
         Cmd::RsSetup(args) => rs_setup::main(&args),
     }
 }
