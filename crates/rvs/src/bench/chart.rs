@@ -27,7 +27,7 @@ pub fn svg(res: &Results) -> String {
     let group_h = METRICS.len() as f64 * BAR + GAP;
     let n = res.order.len() as f64;
     let height = TOP + n * group_h + 40.0;
-    let width = LABEL_W + 2.0 * (PANEL_W + 30.0);
+    let width = LABEL_W + 2.0 * (PANEL_W + 50.0);
     // Scale: the largest ratio shown (at least 1.5).
     let mut max: f64 = 1.5;
     for s in &res.order {
@@ -71,7 +71,7 @@ pub fn svg(res: &Results) -> String {
         );
     }
     for (p, b) in bases.iter().enumerate() {
-        let x0 = LABEL_W + p as f64 * (PANEL_W + 30.0);
+        let x0 = LABEL_W + p as f64 * (PANEL_W + 50.0);
         let scale = PANEL_W / max;
         let _ = writeln!(
             o,

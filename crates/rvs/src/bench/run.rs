@@ -248,19 +248,33 @@ fn open<'a>(plan: &'a Plan, exes: &'a up::Exes, s: System) -> Result<(LabGuard<'
     // Reachability, and warm-up (ARP, caches, conntrack).
     let (a, p) = s.http_target(&cx.lab);
     let rvs = cx.rvs();
-    cx.client(
-        &rvs,
-        &["lab", "client", "http", &sock(a, p), "--count", "6"],
-    )
-    .context("HTTP through the system")?;
+    let target = sock(a, p);
+    retry(|| cx.client(&rvs, &["lab", "client", "http", &target, "--count", "6"]))
+        .context("HTTP through the system")?;
     if s.has_udp() {
         for t in s.udp_targets(&cx.lab) {
             let t = sock(IpAddr::V4(t), UDP_PORT);
-            cx.client(&rvs, &["lab", "client", "udp", &t, "--count", "6"])
+            retry(|| cx.client(&rvs, &["lab", "client", "udp", &t, "--count", "6"]))
                 .context("UDP through the system")?;
         }
     }
     Ok((guard, cx))
+}
+
+/// `f` up to 3 times (a first datagram can be lost while neighbours resolve).
+fn retry(mut f: impl FnMut() -> Result<String>) -> Result<String> {
+    let mut last = None;
+    for _ in 0..3 {
+        match f() {
+            Ok(o) => return Ok(o),
+            Err(e) => {
+                check_interrupt()?;
+                last = Some(e);
+                thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no attempt")))
 }
 
 /// rvsd's memory, in a lab of its own (so earlier measurements leave no connections).
