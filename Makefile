@@ -3,9 +3,10 @@
 #   make demo-sim  replay the bundled flows and capture through `rvs sim` (offline)
 #   make test   formatting, clippy -D warnings, every test
 #   make install  rvsd, rvsadm (+ -save/-restore links; IPVSADM_NAMES=1: ipvsadm names), rvs
-#   make bench  criterion benchmarks of rvs-core and the packet engine (bench/RESULTS.md)
-#   make bench-live  root: rvs DR/NAT vs nftables DNAT vs plain routing in netns labs
-#                    (bench/live.sh; bench-live-smoke: 1 repetition x 2 s)
+#   make bench  root: the criterion benchmarks of rvs-core and the packet engine, then
+#               `rvs bench` (bench-live): rvs NAT/DR/TUN/FULLNAT vs plain routing, nftables,
+#               HAProxy and nginx stream in netns labs; records bench/RESULTS.md + ratios.svg
+#   make bench-smoke  root: a short `rvs bench` (1 run x 1 s, 4 systems; CI runs it)
 #   make fuzz-smoke  every fuzz target for FUZZ_SECONDS (60) each (cargo-fuzz, stable)
 
 CARGO ?= cargo
@@ -13,7 +14,7 @@ export RUSTFLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build install test demo demo-sim bench bench-live bench-live-smoke fuzz-smoke fmt clippy clean
+.PHONY: all deps build install test demo demo-sim bench bench-live bench-smoke fuzz-smoke fmt clippy clean
 
 all: build
 
@@ -53,17 +54,26 @@ demo-sim: deps
 	target/debug/rvs sim --rules examples/pcap/rules.txt --pcap examples/pcap/in.pcap \
 		--out target/demo-out.pcap $$(cat examples/pcap/args) --stats
 
+# Where cargo puts the binaries the live benchmark runs.
+BENCH_TARGET := $(or $(CARGO_TARGET_DIR),target)
+
 bench: deps
 	$(CARGO) bench --locked -p rvs-core --bench core
 	$(CARGO) bench --locked -p rvs-core --bench engine
+	$(MAKE) bench-live
 
-# Live labs (root): requests/s, connections/s and UDP packets/s through rvsd (DR, NAT),
-# nftables DNAT and plain routing; writes target/bench-live/results.{md,json}.
+# Live labs (root): `rvs bench`, every system, 3 runs x 5 s of every measurement; writes
+# target/bench/results.{md,json} and ratios.svg, and (when the table is complete) the table
+# into bench/RESULTS.md and the chart to bench/ratios.svg. Method: bench/RESULTS.md.
 bench-live: deps
-	bench/live.sh
+	$(CARGO) build --release --locked -p rvs --bins
+	$(BENCH_TARGET)/release/rvs bench --out target/bench --record bench/RESULTS.md
 
-bench-live-smoke: deps
-	REPS=1 DUR=2 bench/live.sh
+# The same harness, short (1 run x 1 s, plain/nftables/rvs NAT/rvs DR, memory at 10k
+# connections, debug build): fails unless it produces a complete table of non-zero numbers.
+bench-smoke: deps
+	$(CARGO) build --locked -p rvs --bins
+	$(BENCH_TARGET)/debug/rvs bench --smoke --out target/bench-smoke
 
 # Targets are the [[bin]] names of fuzz/Cargo.toml, so new targets are picked up. New
 # inputs go to fuzz/target/smoke-corpus/ (the committed corpus is only read); a crash is

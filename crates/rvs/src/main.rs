@@ -1,7 +1,9 @@
 //! `rvs`: the toolbox: `rvs sim` (offline replay of flows or captured frames through a rule
-//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs) and `rvs rs-setup`
-//! (real-server preparation), `rvs convert` (ldirectord.cf → keepalived.conf).
+//! set), `rvs ctl` (talk to rvsd), `rvs lab` (network-namespace labs), `rvs bench` (rvs
+//! against its peers in labs), `rvs rs-setup` (real-server preparation) and `rvs convert`
+//! (ldirectord.cf → keepalived.conf).
 
+mod bench;
 mod convert;
 mod ctl;
 mod frame_args;
@@ -32,6 +34,8 @@ enum Cmd {
     Ctl(ctl::CtlArgs),
     /// Network-namespace labs: director, real servers, client (root).
     Lab(lab::LabArgs),
+    /// Benchmark rvs against plain routing, nftables, HAProxy and nginx in labs (root).
+    Bench(bench::BenchArgs),
     /// Prepare (start) or restore (stop) a real server for DR or TUN (root).
     RsSetup(rs_setup::RsSetupArgs),
     /// Print the keepalived.conf equivalent of an ldirectord.cf.
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Cmd::Sim(args) => sim::main(&args),
         Cmd::Ctl(args) => ctl::main(&args),
         Cmd::Lab(args) => lab::main(args),
+        Cmd::Bench(args) => bench::main(&args),
         Cmd::RsSetup(args) => rs_setup::main(&args),
         Cmd::Convert(args) => convert::main(&args),
     }
