@@ -24,6 +24,18 @@ pub const MAX_LIMIT: usize = 10_000;
 /// Default page size of `/api/v1/connections`.
 pub const DEFAULT_LIMIT: usize = 100;
 
+/// `{"services": [...]}` in field order.
+#[derive(serde::Serialize)]
+struct ServiceList {
+    services: Vec<ServiceJson>,
+}
+
+/// `{"dests": [...]}` in field order.
+#[derive(serde::Serialize)]
+struct DestList {
+    dests: Vec<model::DestJson>,
+}
+
 pub(crate) fn router(api: Api) -> Router {
     Router::new()
         .route("/", get(index))
@@ -177,7 +189,7 @@ async fn list_services(State(api): State<Api>, headers: HeaderMap) -> Result<Res
     let mut order: Vec<&ServiceRow> = rows.iter().collect();
     merge_sort(&mut order, &mut |a, b| cmp_services(&a.key, &b.key));
     let services: Vec<ServiceJson> = order.into_iter().map(|r| api.service_json(r)).collect();
-    Ok(json_ok(json!({ "services": services })))
+    Ok(json_ok(ServiceList { services }))
 }
 
 async fn add_service(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Result<Response> {
@@ -247,7 +259,9 @@ async fn list_dests(
     api.read(&headers)?;
     let key = key_of(&id)?;
     let row = service_row(&api.lock().director, &key)?;
-    Ok(json_ok(json!({ "dests": api.service_json(&row).dests })))
+    Ok(json_ok(DestList {
+        dests: api.service_json(&row).dests,
+    }))
 }
 
 fn dest_response(api: &Api, row: &ServiceRow, dk: &DestKey) -> Result<model::DestJson> {
