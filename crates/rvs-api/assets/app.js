@@ -37,7 +37,7 @@ function spark(values) {
   svg.setAttribute("class", "spark");
   svg.setAttribute("viewBox", "0 0 120 24");
   svg.setAttribute("preserveAspectRatio", "none");
-  const v = (values || []).slice(-60);
+  const v = (values || []).slice(-120);
   svg.setAttribute("data-points", v.join(","));
   if (v.length < 2) return svg;
   const max = Math.max(1, ...v);
