@@ -92,7 +92,14 @@ pub fn start(
     plane: Plane,
 ) -> anyhow::Result<rvs_api::Server> {
     let token = match token_file {
-        Some(p) => Some(Auth::token_from_file(p)?),
+        Some(p) => {
+            if let Ok(meta) = std::fs::metadata(p)
+                && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+            {
+                tracing::warn!(file = %p.display(), "the API token file is readable by others; chmod 600 it");
+            }
+            Some(Auth::token_from_file(p)?)
+        }
         None if public_read => None,
         None => anyhow::bail!(
             "the HTTP API needs --api-token-file (or --api-public-read for a read-only API)"
