@@ -1071,3 +1071,69 @@ fn server_thread_serves_and_stops() {
         .unwrap();
     assert!(e.to_string().starts_with("cannot listen on"), "{e}");
 }
+
+/// A runtime that checks, whenever the API calls it for data-plane work, that the engine
+/// lock is free (the API must not do the data plane's I/O while holding it).
+struct LockChecker {
+    engine: std::sync::OnceLock<Arc<Mutex<Engine>>>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl LockChecker {
+    fn check(&self) {
+        let e = self.engine.get().expect("engine set");
+        assert!(e.try_lock().is_ok(), "called with the engine lock held");
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl rvs_api::Runtime for LockChecker {
+    fn now(&self) -> Time {
+        Time::ZERO
+    }
+
+    fn refresh(&self) {
+        self.check();
+    }
+
+    fn dataplane(&self) -> Option<DataplaneReport> {
+        self.check();
+        None
+    }
+}
+
+#[tokio::test]
+async fn data_plane_work_happens_outside_the_engine_lock() {
+    let d = Director::new(Settings::default(), 7, Box::new(SplitMix64(7)));
+    let engine = Arc::new(Mutex::new(Engine::new(d)));
+    let rt = Arc::new(LockChecker {
+        engine: std::sync::OnceLock::new(),
+        calls: Default::default(),
+    });
+    let _ = rt.engine.set(engine.clone());
+    let api = Api::new(
+        engine.clone(),
+        rt.clone(),
+        Auth::new(Some(TOKEN.into()), false),
+    );
+    let f = Fx {
+        api,
+        engine,
+        rt: Arc::new(Static::default()),
+    };
+    let r = f
+        .send(
+            Method::POST,
+            "/api/v1/services",
+            r#"{"protocol":"tcp","address":"10.0.0.1","port":80}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(f.get("/metrics").await.status, StatusCode::OK);
+    assert_eq!(f.get("/api/v1/status").await.status, StatusCode::OK);
+    assert_eq!(
+        rt.calls.load(Ordering::Relaxed),
+        3,
+        "refresh, then two reports"
+    );
+}
