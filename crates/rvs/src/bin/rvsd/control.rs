@@ -73,6 +73,12 @@ impl Plane {
         }
     }
 
+    /// The data plane's counters; `None` without a data plane.
+    pub fn stats(&self) -> Option<rvs_dataplane::DataplaneStats> {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(Dataplane::stats)
+    }
+
     /// Status as JSON.
     pub fn status(&self, engine: &Engine) -> serde_json::Value {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -2,6 +2,7 @@
 //! file, or rvsadm), the data plane on the named interfaces, the VIPs, and the control
 //! socket that rvsadm / `rvs ctl` talk to.
 
+mod api;
 mod config;
 mod control;
 mod rules;
@@ -50,7 +51,18 @@ struct Args {
     /// FULLNAT local address (repeatable): the source address towards real servers.
     #[arg(long = "local-address", value_name = "ADDR")]
     local_addresses: Vec<std::net::IpAddr>,
-    /// Log format.
+    /// Serve the HTTP API (Prometheus /metrics, JSON /api/v1, status page /) on ADDR:PORT
+    /// (IPv6: [ADDR]:PORT). Off by default; keep it on loopback. Overrides `rvs_api`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: Option<std::net::SocketAddr>,
+    /// File holding the API's bearer token (writes need it; reads too unless
+    /// --api-public-read).
+    #[arg(long, value_name = "FILE")]
+    api_token_file: Option<PathBuf>,
+    /// Let anyone who can reach the API read it (metrics, listings, the status page's data).
+    #[arg(long)]
+    api_public_read: bool,
+    /// Log format: text, or json (one object per line).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
     /// Seed of the connection hash (default: random).
@@ -113,8 +125,8 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         if args.control.is_none() {
             args.control = g.control.as_ref().map(PathBuf::from);
         }
-        if let Some(api) = g.api {
-            tracing::warn!(%api, "rvs_api: rvsd has no HTTP API yet; ignored");
+        if args.api.is_none() {
+            args.api = g.api;
         }
     }
     let engine = Arc::new(Mutex::new(engine));
@@ -151,6 +163,24 @@ fn run(mut args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    let http = match args.api {
+        Some(addr) => match api::start(
+            addr,
+            args.api_token_file.as_deref(),
+            args.api_public_read,
+            engine.clone(),
+            plane.clone(),
+        ) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                plane.shutdown();
+                vips.remove_all();
+                server.remove_socket();
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
@@ -176,6 +206,9 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal = sig, "shutting down");
+    if let Some(h) = http {
+        h.shutdown();
+    }
     plane.shutdown();
     vips.remove_all();
     server.remove_socket();
