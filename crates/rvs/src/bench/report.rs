@@ -185,6 +185,22 @@ pub struct MemRow {
     pub base_kib: u64,
 }
 
+/// How many memory runs `rows` holds (rows per target).
+fn mem_runs(rows: &[MemRow]) -> usize {
+    let first = rows.first().map(|r| r.target);
+    rows.iter().filter(|r| Some(r.target) == first).count()
+}
+
+/// `median (min–max)` with `decimals` places (one value when all are equal).
+fn fmt_spread(x: &Summary, decimals: usize) -> String {
+    let f = |v: f64| format!("{v:.decimals$}");
+    if f(x.min) == f(x.max) {
+        f(x.median)
+    } else {
+        format!("{} ({}–{})", f(x.median), f(x.min), f(x.max))
+    }
+}
+
 impl MemRow {
     /// (RSS − base) / counted connections, in bytes.
     pub fn bytes_per_conn(&self) -> f64 {
@@ -293,13 +309,17 @@ impl Results {
                 v.push(format!("memory: {e}"));
             }
             for t in mem_targets {
-                match self.memory.iter().find(|m| m.target == *t) {
-                    Some(m) if m.counted >= m.target && m.rss_kib > 0 => {}
-                    Some(m) => v.push(format!(
-                        "memory at {t}: {} connections counted, RSS {} KiB",
-                        m.counted, m.rss_kib
-                    )),
-                    None => v.push(format!("memory at {t}: missing")),
+                let rows: Vec<&MemRow> = self.memory.iter().filter(|m| m.target == *t).collect();
+                if rows.is_empty() {
+                    v.push(format!("memory at {t}: missing"));
+                }
+                for m in rows {
+                    if m.counted < m.target || m.rss_kib == 0 {
+                        v.push(format!(
+                            "memory at {t}: {} connections counted, RSS {} KiB",
+                            m.counted, m.rss_kib
+                        ));
+                    }
                 }
             }
         }
@@ -460,24 +480,33 @@ pub fn markdown(res: &Results) -> String {
         );
     }
     if !res.memory.is_empty() {
+        let idle: Vec<f64> = res
+            .memory
+            .iter()
+            .map(|r| r.base_kib as f64 / 1024.0)
+            .collect();
         let _ = writeln!(
             s,
             "\nrvsd memory ({}; UDP connections from distinct source address/port pairs, count \
-             from rvsd's status):\n\n| connections asked | counted by rvsd | VmRSS MiB | bytes/conn above idle ({} MiB) |\n|---:|---:|---:|---:|",
+             from rvsd's status; median (min–max) of {} runs, each in a fresh lab):\n\n| connections asked | counted by rvsd (min) | VmRSS MiB | bytes/conn above idle ({} MiB) |\n|---:|---:|---:|---:|",
             m.memory_system.map_or("–", |x| x.label()),
-            res.memory.first().map_or_else(
-                || "–".into(),
-                |r| format!("{:.1}", r.base_kib as f64 / 1024.0)
-            )
+            mem_runs(&res.memory),
+            summarize(&idle).map_or_else(|| "–".into(), |x| fmt_spread(&x, 1))
         );
-        for r in &res.memory {
+        let mut targets: Vec<u64> = res.memory.iter().map(|r| r.target).collect();
+        targets.dedup();
+        for t in targets {
+            let rows: Vec<&MemRow> = res.memory.iter().filter(|r| r.target == t).collect();
+            let rss: Vec<f64> = rows.iter().map(|r| r.rss_kib as f64 / 1024.0).collect();
+            let per: Vec<f64> = rows.iter().map(|r| r.bytes_per_conn()).collect();
+            let counted = rows.iter().map(|r| r.counted).min().unwrap_or(0);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} | {:.0} |",
-                fmt_num(r.target as f64),
-                fmt_num(r.counted as f64),
-                r.rss_kib as f64 / 1024.0,
-                r.bytes_per_conn()
+                "| {} | {} | {} | {} |",
+                fmt_num(t as f64),
+                fmt_num(counted as f64),
+                summarize(&rss).map_or_else(|| "–".into(), |x| fmt_spread(&x, 1)),
+                summarize(&per).map_or_else(|| "–".into(), |x| fmt_spread(&x, 0))
             );
         }
     }
@@ -581,6 +610,27 @@ mod tests {
         assert!(gaps.contains(&"haproxy conn_per_s: missing".to_string()));
         assert!(gaps.iter().any(|g| g.starts_with("memory at 10000: 9000")));
         assert!(gaps.contains(&"memory at 100000: missing".to_string()));
+    }
+
+    #[test]
+    fn memory_table_shows_median_and_spread_of_runs() {
+        let mut res = Results::default();
+        res.meta.memory_system = Some(System::RvsDr);
+        for (rss, base) in [(3000, 1000), (3200, 1000), (3100, 1024)] {
+            res.memory.push(MemRow {
+                target: 10_000,
+                counted: 10_000,
+                rss_kib: rss,
+                base_kib: base,
+            });
+        }
+        let md = markdown(&res);
+        assert!(md.contains("median (min–max) of 3 runs"), "{md}");
+        assert!(
+            md.contains("| 10,000 | 10,000 | 3.0 (2.9–3.1) | 213 (205–225) |"),
+            "{md}"
+        );
+        assert!(res.incomplete(&[10_000]).is_empty());
     }
 
     #[test]

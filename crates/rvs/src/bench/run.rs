@@ -277,11 +277,17 @@ fn retry(mut f: impl FnMut() -> Result<String>) -> Result<String> {
     Err(last.unwrap_or_else(|| anyhow!("no attempt")))
 }
 
-/// rvsd's memory, in a lab of its own (so earlier measurements leave no connections).
+/// rvsd's memory, `reps` times, each in a fresh lab of its own (so earlier measurements
+/// leave no connections).
 pub fn run_memory(plan: &Plan, exes: &up::Exes, s: System, res: &mut Results) -> Result<()> {
-    eprintln!("== rvsd memory ({})", s.label());
-    let (_guard, cx) = open(plan, exes, s)?;
-    memory(&cx, &mut res.memory)
+    for rep in 1..=plan.reps {
+        eprintln!("== rvsd memory ({}), run {rep}", s.label());
+        let (_guard, cx) = open(plan, exes, s)?;
+        let mut rows = Vec::new();
+        memory(&cx, &mut rows)?;
+        res.memory.extend(rows);
+    }
+    Ok(())
 }
 
 fn run_system(
