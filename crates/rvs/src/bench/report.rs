@@ -494,6 +494,7 @@ pub fn markdown(res: &Results) -> String {
             summarize(&idle).map_or_else(|| "–".into(), |x| fmt_spread(&x, 1))
         );
         let mut targets: Vec<u64> = res.memory.iter().map(|r| r.target).collect();
+        targets.sort_unstable();
         targets.dedup();
         for t in targets {
             let rows: Vec<&MemRow> = res.memory.iter().filter(|r| r.target == t).collect();
@@ -616,13 +617,16 @@ mod tests {
     fn memory_table_shows_median_and_spread_of_runs() {
         let mut res = Results::default();
         res.meta.memory_system = Some(System::RvsDr);
+        // Three runs, each over two counts, in the order the runs produce them.
         for (rss, base) in [(3000, 1000), (3200, 1000), (3100, 1024)] {
-            res.memory.push(MemRow {
-                target: 10_000,
-                counted: 10_000,
-                rss_kib: rss,
-                base_kib: base,
-            });
+            for (target, extra) in [(10_000, 0), (100_000, 20_000)] {
+                res.memory.push(MemRow {
+                    target,
+                    counted: target,
+                    rss_kib: rss + extra,
+                    base_kib: base,
+                });
+            }
         }
         let md = markdown(&res);
         assert!(md.contains("median (min–max) of 3 runs"), "{md}");
@@ -630,7 +634,12 @@ mod tests {
             md.contains("| 10,000 | 10,000 | 3.0 (2.9–3.1) | 213 (205–225) |"),
             "{md}"
         );
-        assert!(res.incomplete(&[10_000]).is_empty());
+        assert_eq!(md.matches("| 10,000 |").count(), 1, "{md}");
+        assert!(
+            md.contains("| 100,000 | 100,000 | 22.6 (22.5–22.7) |"),
+            "{md}"
+        );
+        assert!(res.incomplete(&[10_000, 100_000]).is_empty());
     }
 
     #[test]
