@@ -543,6 +543,54 @@ fn deleted_dest_revives_from_trash_with_counters() {
 }
 
 #[test]
+fn dest_of_a_deleted_service_revives_when_the_service_comes_back() {
+    // The kernel's trash lookup matches the service identity (protocol, VIP, port), not
+    // the service object: -D then -A/-a of the same service revives the dest's counters.
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", None);
+    t.svc(tcp_key(81), "rr", None);
+    t.dest(k, 11, 80, FwdMethod::Route, 1);
+    t.syn(1, 1000, 80);
+    t.cmd(Command::DelService(k));
+    t.svc(k, "wrr", None);
+    t.dest(k, 11, 80, FwdMethod::Route, 2);
+    let sid = t.d.table.find(&k).unwrap();
+    let id = t.d.table.find_dest(sid, &rs(11), 80).unwrap();
+    assert_eq!(t.d.table.dest(id).unwrap().stats.counters().conns, 1);
+    assert!(t.d.table.trash().is_empty());
+    // The same address under another service is a new dest.
+    t.dest(tcp_key(81), 11, 80, FwdMethod::Route, 1);
+    let sid81 = t.d.table.find(&tcp_key(81)).unwrap();
+    let id81 = t.d.table.find_dest(sid81, &rs(11), 80).unwrap();
+    assert_ne!(id81, id);
+}
+
+#[test]
+fn trash_stays_consistent_over_repeated_flush_and_restore() {
+    let mut t = T::new();
+    for round in 0..5u8 {
+        for port in 80..90u16 {
+            t.svc(tcp_key(port), "rr", None);
+            for n in 11..21u8 {
+                t.dest(tcp_key(port), n, port, FwdMethod::Route, 1);
+            }
+        }
+        // Every dest of the previous round was revived, none duplicated.
+        assert!(t.d.table.trash().is_empty(), "round {round}");
+        assert_eq!(t.d.table.dests.len(), 100, "round {round}");
+        // Delete in an order that moves entries around inside the trash.
+        for port in (80..90u16).rev() {
+            if port % 2 == 0 {
+                t.cmd(Command::DelDest(tcp_key(port), rs(15), port));
+            }
+            t.cmd(Command::DelService(tcp_key(port)));
+        }
+        assert_eq!(t.d.table.trash().len(), 100);
+    }
+}
+
+#[test]
 fn unreferenced_trash_is_freed_after_120s() {
     let mut t = T::new();
     let k = tcp_key(80);

@@ -66,6 +66,9 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// What identifies a trashed dest: its service's key, its address and port.
+type TrashKey = (ServiceKey, IpAddr, u16);
+
 /// Services and dests, with the kernel's add/edit/delete rules.
 #[derive(Debug, Default)]
 pub struct ServiceTable {
@@ -74,6 +77,12 @@ pub struct ServiceTable {
     /// Every dest, linked or trashed.
     pub dests: DestArena,
     trash: Vec<DestId>,
+    /// The trash indexed by what identifies a dest to the kernel's
+    /// `ip_vs_trash_get_dest` (service identity, dest address and port) → position in
+    /// `trash`, so that re-adding many dests (a restore after `-C`) does not scan it.
+    trash_index: HashMap<TrashKey, usize>,
+    /// The key of each `trash` entry, at the same position.
+    trash_keys: Vec<TrashKey>,
     port0_services: u32,
     port21_services: u32,
 }
@@ -295,7 +304,7 @@ impl ServiceTable {
         self.count_port(key, -1);
         if let Some(svc) = self.services.remove(id) {
             for d in svc.dests {
-                self.trash_dest(d, now);
+                self.trash_dest(d, key, now);
             }
         }
         Ok(())
@@ -399,16 +408,10 @@ impl ServiceTable {
             return Err(OpError::DestExists);
         }
         Self::check_new_dest_addr(&cfg.addr)?;
-        let revived = self.trash.iter().position(|&t| {
-            self.dests.get(t).is_some_and(|d| {
-                d.addr == cfg.addr
-                    && d.port == cfg.port
-                    && self.services.get(d.svc).is_some_and(|s| s.key == *key)
-            })
-        });
+        let revived = self.trash_index.get(&(*key, cfg.addr, cfg.port)).copied();
         let id = match revived {
             Some(pos) => {
-                let id = self.trash.swap_remove(pos);
+                let id = self.untrash(pos);
                 let Some(d) = self.dests.get_mut(id) else {
                     return Err(OpError::Invalid);
                 };
@@ -506,7 +509,7 @@ impl ServiceTable {
         };
         let id = svc.dests.remove(pos);
         Self::run_hook(svc, &self.dests, settings, |s, v| s.del_dest(v, pos, id));
-        self.trash_dest(id, now);
+        self.trash_dest(id, key, now);
         Ok(id)
     }
 
@@ -529,12 +532,30 @@ impl ServiceTable {
         }
     }
 
-    fn trash_dest(&mut self, id: DestId, now: Time) {
+    fn trash_dest(&mut self, id: DestId, key: &ServiceKey, now: Time) {
         if let Some(d) = self.dests.get_mut(id) {
             d.available = false;
             d.trashed_at = Some(now);
+            let tk = (*key, d.addr, d.port);
+            // A dest of the same identity already there (cannot happen through the
+            // commands: re-adding revives it) is replaced in the index, not duplicated.
+            self.trash_index.insert(tk, self.trash.len());
             self.trash.push(id);
+            self.trash_keys.push(tk);
         }
+    }
+
+    /// Take the dest at `pos` out of the trash (the last one moves into its place).
+    fn untrash(&mut self, pos: usize) -> DestId {
+        let id = self.trash.swap_remove(pos);
+        let tk = self.trash_keys.swap_remove(pos);
+        if self.trash_index.get(&tk) == Some(&pos) {
+            self.trash_index.remove(&tk);
+        }
+        if let Some(moved) = self.trash_keys.get(pos) {
+            self.trash_index.insert(*moved, pos);
+        }
+        id
     }
 
     /// Dests in the trash.
@@ -554,13 +575,21 @@ impl ServiceTable {
     /// Free trashed dests unreferenced for [`TRASH_KEEP`] (run every 60 s).
     pub fn gc_trash(&mut self, now: Time) {
         let dests = &mut self.dests;
-        self.trash.retain(|&id| match dests.get(id) {
-            Some(d) if d.refcnt == 0 && d.trashed_at.is_some_and(|t| now - t >= TRASH_KEEP) => {
-                dests.remove(id);
-                false
+        let mut kept = Vec::with_capacity(self.trash.len());
+        for (id, tk) in self.trash.drain(..).zip(self.trash_keys.drain(..)) {
+            match dests.get(id) {
+                Some(d) if d.refcnt == 0 && d.trashed_at.is_some_and(|t| now - t >= TRASH_KEEP) => {
+                    dests.remove(id);
+                }
+                Some(_) => kept.push((id, tk)),
+                None => {}
             }
-            Some(_) => true,
-            None => false,
-        });
+        }
+        self.trash_index.clear();
+        for (pos, (id, tk)) in kept.into_iter().enumerate() {
+            self.trash.push(id);
+            self.trash_keys.push(tk);
+            self.trash_index.insert(tk, pos);
+        }
     }
 }
