@@ -9,11 +9,10 @@
 //! IPv4 only: IPv6 services are never listed, and tunnel types other than IPIP, persistence
 //! engines and 64-bit packet counters cannot cross it.
 
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rvs_core::addr::Netmask;
-use rvs_core::listing::{ConnRow, DEFAULT_CONN_TAB_SIZE, DestRow, ServiceRow};
+use rvs_core::listing::{DEFAULT_CONN_TAB_SIZE, DestRow, ServiceRow};
 use rvs_core::sched::flags as sched_flags;
 use rvs_core::service::flags as svc_flags;
 use rvs_core::stats::{Counters, Rates};
@@ -317,47 +316,6 @@ fn stats(w: &mut Writer<'_>, off: usize, c: &Counters, r: &Rates) {
     w.u32(off + 48, r.outbps as u32);
 }
 
-/// `/proc/net/ip_vs_conn` as `ip_vs_conn_seq_show` prints it.
-pub fn proc_ip_vs_conn(rows: &[ConnRow]) -> String {
-    let mut s = String::from(
-        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n",
-    );
-    for r in rows {
-        let pe = match (&r.pe_name, &r.pe_data) {
-            (Some(n), Some(data)) => format!(" {n} {data}"),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            s,
-            "{:<3} {} {:04X} {} {:04X} {} {:04X} {:<11} {:>7}{}",
-            r.proto,
-            proc_addr(&r.caddr),
-            r.cport,
-            proc_addr(&r.vaddr),
-            r.vport,
-            proc_addr(&r.daddr),
-            r.dport,
-            r.state,
-            r.expires_secs,
-            pe
-        );
-    }
-    s
-}
-
-/// `%08X` for IPv4 (host order of the address), `%pI6` (full, uncompressed) for IPv6.
-fn proc_addr(a: &IpAddr) -> String {
-    match a {
-        IpAddr::V4(v4) => format!("{:08X}", u32::from(*v4)),
-        IpAddr::V6(v6) => v6
-            .segments()
-            .iter()
-            .map(|s| format!("{s:04x}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,7 +462,7 @@ mod tests {
 
     #[test]
     fn proc_conn_rows_use_kernel_hex_format() {
-        let row = ConnRow {
+        let row = rvs_core::listing::ConnRow {
             proto: "TCP",
             expires_secs: 897,
             state: "ESTABLISHED",
@@ -517,7 +475,7 @@ mod tests {
             pe_name: None,
             pe_data: None,
         };
-        let s = proc_ip_vs_conn(&[row]);
+        let s = rvs_core::listing::render_proc_ip_vs_conn(&[row]);
         assert_eq!(
             s.lines().nth(1).unwrap(),
             "TCP 0A010203 C822 C0A80A64 0050 C0A80A0B 0050 ESTABLISHED     897"

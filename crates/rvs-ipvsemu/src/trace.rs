@@ -204,7 +204,11 @@ fn redirect(
     if path != CONN_PROC_FILE.as_bytes() {
         return Ok(None);
     }
-    std::fs::write(ctx.conn_file, kernel::proc_ip_vs_conn(&d.conn_rows())).map_err(EmuError::Io)?;
+    std::fs::write(
+        ctx.conn_file,
+        rvs_core::listing::render_proc_ip_vs_conn(&d.conn_rows()),
+    )
+    .map_err(EmuError::Io)?;
     let new = CString::new(ctx.conn_file.as_os_str().as_encoded_bytes())
         .map_err(|e| EmuError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
     let bytes = new.as_bytes_with_nul();
