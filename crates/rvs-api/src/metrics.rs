@@ -14,7 +14,7 @@
 //! | `rvs_vrrp_state` | gauge (state set) | `instance`, `state` = `INIT` \| `BACKUP` \| `MASTER` \| `FAULT` |
 //! | `rvs_frames_total` | counter | `stage` = `engine` \| `dataplane`, `kind` |
 //! | `rvs_dropped_frames_total` | counter | `stage` = `engine` \| `dataplane`, `reason` |
-//! | `rvs_fast_path_hits_total` | counter | `kind` (XDP classifier matches) |
+//! | `rvs_xdp_classifier_hits_total` | counter | `kind` (XDP classifier matches) |
 //!
 //! Counters restart from 0 when a service is zeroed (`ipvsadm -Z`), which Prometheus
 //! treats as a counter reset. Rates are IPVS's 2-second estimator, as `ipvsadm --rate`.
@@ -170,7 +170,7 @@ pub fn render(snap: &Snapshot) -> String {
     );
     let hits: Counts = Counts::default();
     reg.register(
-        "rvs_fast_path_hits",
+        "rvs_xdp_classifier_hits",
         "Frames the XDP classifier matched, by kind",
         hits.clone(),
     );
@@ -247,7 +247,7 @@ pub fn render(snap: &Snapshot) -> String {
                 .get_or_create(&labels(&[("stage", "dataplane"), ("reason", reason)]))
                 .inc_by(*v);
         }
-        for (kind, v) in &dp.fast_path_hits {
+        for (kind, v) in &dp.classifier_hits {
             hits.get_or_create(&labels(&[("kind", kind)])).inc_by(*v);
         }
     }

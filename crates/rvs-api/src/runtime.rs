@@ -95,7 +95,7 @@ pub struct DataplaneReport {
     /// Frames dropped by the data plane or the kernel around it, by reason.
     pub drops: BTreeMap<String, u64>,
     /// Fast-path hits (frames the XDP classifier matched), by kind; empty without one.
-    pub fast_path_hits: BTreeMap<String, u64>,
+    pub classifier_hits: BTreeMap<String, u64>,
     /// Anything else worth showing in `/api/v1/status` (sockets, XDP modes).
     pub detail: serde_json::Value,
 }

@@ -849,7 +849,7 @@ async fn metrics_match_the_table() {
     let mut report = DataplaneReport::default();
     report.frames.insert("rx".into(), 1234);
     report.drops.insert("tx_failed".into(), 3);
-    report.fast_path_hits.insert("service".into(), 99);
+    report.classifier_hits.insert("service".into(), 99);
     let f = fx_with(
         Auth::new(Some(TOKEN.into()), false),
         Static {
@@ -969,7 +969,7 @@ async fn metrics_match_the_table() {
         m[r#"rvs_frames_total{stage="dataplane",kind="rx"}"#],
         1234.0
     );
-    assert_eq!(m[r#"rvs_fast_path_hits_total{kind="service"}"#], 99.0);
+    assert_eq!(m[r#"rvs_xdp_classifier_hits_total{kind="service"}"#], 99.0);
     assert!(r.text.contains("# TYPE rvs_service_connections counter"));
     assert!(r.text.contains("# TYPE rvs_dest_weight gauge"));
 }

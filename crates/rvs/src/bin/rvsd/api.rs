@@ -49,14 +49,14 @@ impl Runtime for Daemon {
             ("kernel-rx-invalid-desc", s.kernel.rx_invalid_descs),
             ("kernel-tx-invalid-desc", s.kernel.tx_invalid_descs),
         ]);
-        let mut fast_path_hits = BTreeMap::new();
+        let mut classifier_hits = BTreeMap::new();
         if let Some(c) = &s.classifier {
             frames.extend(map(&[
                 ("xdp_seen", c.seen),
                 ("xdp_redirected", c.redirected),
                 ("xdp_passed", c.passed()),
             ]));
-            fast_path_hits = map(&[
+            classifier_hits = map(&[
                 ("service", c.hit_service),
                 ("reply", c.hit_reply),
                 ("local", c.hit_local),
@@ -76,7 +76,7 @@ impl Runtime for Daemon {
         Some(DataplaneReport {
             frames,
             drops,
-            fast_path_hits,
+            classifier_hits,
             detail,
         })
     }
