@@ -152,6 +152,10 @@ pub fn finish(ex: Executed, names: &dyn Names) -> Outcome {
     }
 }
 
+/// The built-in service-name table, parsed once.
+static BUILTIN_SERVICES: std::sync::LazyLock<ipvsadm::Services> =
+    std::sync::LazyLock::new(ipvsadm::Services::builtin);
+
 /// Run `args` (argv without argv0) at `now` with the built-in service names, no host-name
 /// lookups and numeric listings; `stdin` feeds `-R`.
 pub fn run(
@@ -161,7 +165,7 @@ pub fn run(
     stdin: Option<&str>,
     now: Time,
 ) -> Outcome {
-    let p = plan(argv0, args, stdin, &ipvsadm::Services::builtin());
+    let p = plan(argv0, args, stdin, &*BUILTIN_SERVICES);
     finish(execute(d, p, now), &Numeric)
 }
 

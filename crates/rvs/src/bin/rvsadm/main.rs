@@ -42,13 +42,11 @@ fn ipvsadm_main(argv0: &str, args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some("--proc") {
         return proc_main(args);
     }
-    // -h and -v need no daemon (ipvsadm would need the kernel module for them).
-    match ipvsadm::parse(argv0, args) {
+    // -h and -v need no daemon (ipvsadm would need the kernel module for them); -R reads
+    // stdin here. Everything else is parsed again, with names, by rvsd.
+    let stdin = match ipvsadm::parse(argv0, args) {
         Ok(Invocation::Help) => return print(&exec::help(argv0)),
         Ok(Invocation::Version) => return print(&Reply::ok(exec::version())),
-        _ => {}
-    }
-    let stdin = match ipvsadm::parse(argv0, args) {
         Ok(Invocation::Restore) => match read_stdin() {
             Ok(s) => Some(s),
             Err(code) => return code,
