@@ -39,6 +39,15 @@ struct {
 	__type(value, __u8);
 } rvs_replies SEC(".maps");
 
+/* The director's own addresses (key: proto 0, port 0): a packet from a NAT real server to
+ * one of them answers the director itself (a health check), not a client. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct rvs_key);
+	__type(value, __u8);
+} rvs_hosts SEC(".maps");
+
 /* key: proto 0, port 0, the local address. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -117,6 +126,14 @@ static __always_inline int in_replies(__u8 family, __u8 proto, __be16 port, cons
 	return bpf_map_lookup_elem(&rvs_replies, &k) != NULL;
 }
 
+static __always_inline int is_host(__u8 family, const __u8 *addr)
+{
+	struct rvs_key k;
+
+	mkkey(&k, family, 0, 0, addr);
+	return bpf_map_lookup_elem(&rvs_hosts, &k) != NULL;
+}
+
 static __always_inline int in_locals(__u8 family, __be16 port, const __u8 *addr)
 {
 	struct rvs_key k;
@@ -190,7 +207,7 @@ static __always_inline __u32 classify(void *l3, void *end, __u8 family)
 	if (rvs_has_ports(pkt.proto)) {
 		if (in_services(family, pkt.proto, pkt.dport, pkt.dst))
 			return RVS_C_HIT_SERVICE;
-		if (in_replies(family, pkt.proto, pkt.sport, pkt.src))
+		if (in_replies(family, pkt.proto, pkt.sport, pkt.src) && !is_host(family, pkt.dst))
 			return RVS_C_HIT_REPLY;
 		if (in_locals(family, pkt.dport, pkt.dst))
 			return RVS_C_HIT_LOCAL;
@@ -212,7 +229,7 @@ static __always_inline __u32 classify(void *l3, void *end, __u8 family)
 	if (in_services(family, q.proto, q.sport, q.src) || in_locals(family, q.sport, q.src))
 		return RVS_C_HIT_ICMP;
 	/* ...or one we forwarded to a real server or that was sent to a service. */
-	if (in_replies(family, q.proto, q.dport, q.dst) ||
+	if ((in_replies(family, q.proto, q.dport, q.dst) && !is_host(family, q.src)) ||
 	    in_services(family, q.proto, q.dport, q.dst))
 		return RVS_C_HIT_ICMP;
 	return RVS_C_NOT_OURS;

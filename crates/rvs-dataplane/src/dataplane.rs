@@ -219,7 +219,9 @@ impl Dataplane {
             }
         }
         let fds = ports.iter().map(|(_, p)| p.raw_fd()).collect();
-        classifier.set_classes(&classes_of(&lock(&engine)))?;
+        let mut classes = classes_of(&lock(&engine));
+        classes.hosts = crate::hosts::host_addresses();
+        classifier.set_classes(&classes)?;
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(WorkerCounters::default());
         let wcfg = WorkerConfig {
@@ -255,7 +257,8 @@ impl Dataplane {
 
     /// Recompute the classifier's maps from the engine (after every command).
     pub fn refresh(&self) -> Result<(), DataplaneError> {
-        let classes = classes_of(&lock(&self.engine));
+        let mut classes = classes_of(&lock(&self.engine));
+        classes.hosts = crate::hosts::host_addresses();
         let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
         c.set_classes(&classes)?;
         Ok(())

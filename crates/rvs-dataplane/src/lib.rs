@@ -3,6 +3,7 @@
 //! - [`Dataplane`]: start (routes followed live, neighbour cache, XDP classifier, AF_XDP sockets, worker
 //!   thread), [`Dataplane::refresh`] the classifier after commands, stats, shutdown;
 //! - [`classes_of`]: what the classifier must redirect, from the engine's tables;
+//! - [`hosts`]: the director's own addresses (not NAT replies: health checks);
 //! - [`worker`]: the loop, generic over [`xsk::XskPort`] so tests drive it with fakes;
 //! - [`xsk`]: the AF_XDP socket on the `xdp` crate.
 //!
@@ -10,6 +11,7 @@
 
 pub mod classes;
 mod dataplane;
+pub mod hosts;
 pub mod worker;
 pub mod xsk;
 

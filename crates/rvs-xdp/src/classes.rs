@@ -18,6 +18,9 @@ pub struct Classes {
     pub locals: BTreeMap<IpAddr, (u16, u16)>,
     /// rvs fwmark classifier rules.
     pub fwmark: Vec<FwmarkClass>,
+    /// The director's own addresses: a packet from a NAT real server to one of them
+    /// answers the director itself (a health check), so it is not a NAT reply.
+    pub hosts: BTreeSet<IpAddr>,
 }
 
 /// One fwmark class: `proto` (0 = TCP, UDP or SCTP) to `prefix/plen`, destination port
@@ -49,6 +52,11 @@ impl Classes {
             .iter()
             .map(|&(a, p, port)| RvsKey::new(a, p, port))
             .collect()
+    }
+
+    /// Keys of the hosts map.
+    pub(crate) fn host_keys(&self) -> BTreeSet<RvsKey> {
+        self.hosts.iter().map(|&a| RvsKey::new(a, 0, 0)).collect()
     }
 
     /// Entries of the locals map.

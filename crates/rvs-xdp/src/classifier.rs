@@ -63,6 +63,7 @@ pub struct Classifier {
     ebpf: Ebpf,
     services: HashMap<MapData, RvsKey, u8>,
     replies: HashMap<MapData, RvsKey, u8>,
+    hosts: HashMap<MapData, RvsKey, u8>,
     locals: HashMap<MapData, RvsKey, RangeValue>,
     fwmark: Array<MapData, FwClassEntry>,
     fw_len: u32,
@@ -110,6 +111,7 @@ impl Classifier {
         Ok(Classifier {
             services: take(&mut ebpf, "rvs_services")?,
             replies: take(&mut ebpf, "rvs_replies")?,
+            hosts: take(&mut ebpf, "rvs_hosts")?,
             locals: take(&mut ebpf, "rvs_locals")?,
             fwmark: take(&mut ebpf, "rvs_fwmark")?,
             fw_len: FW_MAX,
@@ -222,6 +224,7 @@ impl Classifier {
         let fw = classes.fwmark_entries()?;
         sync_set(&mut self.services, &classes.service_keys(), "rvs_services")?;
         sync_set(&mut self.replies, &classes.reply_keys(), "rvs_replies")?;
+        sync_set(&mut self.hosts, &classes.host_keys(), "rvs_hosts")?;
         let want = classes.local_entries();
         let have: Vec<RvsKey> = self.locals.keys().flatten().collect();
         for k in have {

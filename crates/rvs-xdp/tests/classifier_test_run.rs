@@ -44,6 +44,7 @@ fn classes() -> Classes {
                 ports: vec![],
             },
         ],
+        hosts: BTreeSet::from([ip("198.18.2.1"), ip("fd00:2::1"), ip("198.18.1.2")]),
     }
 }
 
@@ -208,6 +209,16 @@ fn every_rule_hits_and_misses() {
             Reply,
         ),
         (
+            "rip:8080 answering the director itself (a health check)",
+            frame("198.18.2.11", 8080, "198.18.2.1", 40123, 6),
+            NotOurs,
+        ),
+        (
+            "rip6:8080 answering the director itself",
+            frame("fd00:2::11", 8080, "fd00:2::1", 40123, 6),
+            NotOurs,
+        ),
+        (
             "from rip:8081",
             frame("198.18.2.11", 8081, "198.18.0.2", 5555, 6),
             NotOurs,
@@ -341,6 +352,15 @@ fn every_rule_hits_and_misses() {
                 &ip_packet(ip("198.18.0.2"), ip("198.18.2.11"), 6, 5555, 8080, b""),
             ),
             Icmp,
+        ),
+        (
+            "icmp about the director's own packet to rip:8080",
+            icmp_error(
+                "198.18.2.11",
+                "198.18.2.1",
+                &ip_packet(ip("198.18.2.1"), ip("198.18.2.11"), 6, 40123, 8080, b""),
+            ),
+            NotOurs,
         ),
         (
             "icmp about packet to vip:80",
