@@ -118,7 +118,7 @@ fn dest(addr: IpAddr, port: u16, method: Method, weight: i32, u: u32, l: u32) ->
 
 /// Port of a server in one service: NAT/FULLNAT keep theirs (the service's when 0); the
 /// others get the service's port (fwmark: the given port for NAT, else 0).
-fn port_in(svc_port: Option<u16>, method: Method, port: u16) -> u16 {
+pub fn port_in(svc_port: Option<u16>, method: Method, port: u16) -> u16 {
     let nat = matches!(method, Method::Nat | Method::FullNat);
     match svc_port {
         None => {
@@ -364,6 +364,15 @@ impl Config {
             }
         }
         out
+    }
+
+    /// The services virtual server `vs` (index in `virtual_servers`) defines, each with the
+    /// port real servers inherit (`None` for fwmark services), in table order.
+    pub fn vs_services(&self, vs: usize) -> Vec<(ServiceKey, Option<u16>)> {
+        self.virtual_servers
+            .get(vs)
+            .map(|v| service_keys(v, self))
+            .unwrap_or_default()
     }
 
     /// The table this configuration asks for at start.
