@@ -12,3 +12,4 @@ pub mod monitor;
 pub use monitor::{
     Action, CheckerStatus, Monitor, ProbeId, ProbeResult, ProbeSpec, RsStatus, Transition,
 };
+pub mod probe;
