@@ -7,8 +7,10 @@
 //! * [`driver`]: the thin tokio loop that runs a [`Monitor`] on its own thread and hands
 //!   every new table to a [`TableSink`].
 
+pub mod driver;
 pub mod monitor;
 
+pub use driver::{Change, Clock, Handle, TableSink};
 pub use monitor::{
     Action, CheckerStatus, Monitor, ProbeId, ProbeResult, ProbeSpec, RsStatus, Transition,
 };
