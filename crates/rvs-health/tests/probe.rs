@@ -59,6 +59,48 @@ async fn tcp_connect_up_and_refused() {
     let (r, acc) = tokio::join!(run(&s), l.accept());
     assert_eq!(r, ProbeResult::Up);
     assert_eq!(acc.unwrap().1, SocketAddr::from(([127, 0, 0, 2], free)));
+    // bind_if names a device that does not exist: the socket option is applied and fails.
+    let mut s = spec(CheckerKind::Tcp, a);
+    s.bind_if = Some("rvsnope0".into());
+    let r = run(&s).await;
+    assert!(is_down(&r, "No such device"), "{r:?}");
+}
+
+#[tokio::test]
+async fn fwmark_and_bind_if_lo_are_applied() {
+    if !privileged() {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = spec(CheckerKind::Tcp, l.local_addr().unwrap());
+    s.fwmark = Some(7);
+    s.bind_if = Some("lo".into());
+    let (r, _) = tokio::join!(run(&s), l.accept());
+    assert_eq!(r, ProbeResult::Up);
+}
+
+#[tokio::test]
+async fn http_answer_is_complete_at_content_length_even_if_the_server_stays_open() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let mut u = url("/");
+    u.digest = Some(http::md5_hex(b"hello"));
+    let mut s = spec(
+        CheckerKind::Http(http_check(vec![u], HttpProtocol::V1_0)),
+        a,
+    );
+    s.timeout = Duration::from_secs(2);
+    let r = tokio::time::timeout(Duration::from_secs(1), probe::run(&s)).await;
+    assert_eq!(r.unwrap(), ProbeResult::Up);
 }
 
 /// An HTTP server answering every request with `status` and `body`; requests are recorded.

@@ -118,11 +118,28 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
         out.extend_from_slice(&buf[..n]);
-        if out.len() > MAX_ANSWER {
+        if out.len() > MAX_ANSWER || complete(&out) {
             break;
         }
     }
     Ok(out)
+}
+
+/// Whether `answer` holds its whole body by its `Content-Length` (keepalived reads until the
+/// server closes; stopping here too spares a server that keeps the connection open).
+fn complete(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let len = head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())
+            .flatten()
+    });
+    len.is_some_and(|n| answer.len() - (end + 4) >= n)
 }
 
 /// Accepts any certificate: keepalived's SSL_GET does not verify the real server's.
