@@ -597,7 +597,8 @@ impl Monitor {
             _ => None,
         };
         let timeout = match &c.kind {
-            CheckerKind::Misc(m) => m.timeout.unwrap_or(c.timing.delay_loop),
+            // keepalived: misc_timeout, else the virtual server's delay_loop.
+            CheckerKind::Misc(m) => m.timeout.unwrap_or(vs.timing.delay_loop),
             _ => c.timing.connect_timeout,
         };
         ProbeSpec {
