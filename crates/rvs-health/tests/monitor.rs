@@ -475,3 +475,90 @@ fn results_of_unknown_or_stale_probes_are_ignored() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_real_server_with_two_checkers_needs_both() {
+    let c = cfg("
+virtual_server 198.18.0.100 80 {
+    protocol TCP
+    lb_kind NAT
+    delay_loop 1
+    real_server 198.18.1.1 80 {
+        TCP_CHECK {
+            retry 0
+            warmup 0
+        }
+        TCP_CHECK {
+            connect_port 81
+            retry 0
+            warmup 0
+        }
+    }
+}
+");
+    let mut m = Monitor::new(&c, Time::ZERO, 5);
+    // Port 80 fails during [2 s, 6 s), port 81 during [4 s, 8 s).
+    let mut oracle = |s: &ProbeSpec, now: Time| {
+        let t = now.as_secs();
+        let bad = match s.target.port() {
+            80 => (2..6).contains(&t),
+            _ => (4..8).contains(&t),
+        };
+        if bad {
+            ProbeResult::Down("refused".into())
+        } else {
+            ProbeResult::Up
+        }
+    };
+    let log = run(&mut m, Time::from_secs(10), &mut oracle);
+    // Down at 2 s (first failure); still down at 6 s when port 80 recovers (81 failed at
+    // 4 s); up at 8 s when both pass.
+    assert_eq!(table_changes(&log), [2000, 8000]);
+    let rs: Vec<(u64, bool)> = log
+        .iter()
+        .filter_map(|(t, a)| match a {
+            Action::Transition(Transition::RealServer { up, .. }) => Some((t.as_millis(), *up)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rs, [(2000, false), (8000, true)]);
+    let checkers: Vec<(u64, bool)> = log
+        .iter()
+        .filter_map(|(t, a)| match a {
+            Action::Transition(Transition::Checker { up, .. }) => Some((t.as_millis(), *up)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        checkers,
+        [(2000, false), (4000, false), (6000, true), (8000, true)]
+    );
+}
+
+#[test]
+fn reload_reevaluates_quorum_and_its_scripts_come_out_of_poll() {
+    let c = cfg(QUORUM);
+    let mut m = Monitor::new(&c, Time::ZERO, 7);
+    let mut up = |_: &ProbeSpec, _: Time| ProbeResult::Up;
+    run(&mut m, Time::from_secs(2), &mut up);
+    assert_eq!(dests(&m).len(), 3);
+    // quorum 5 is reduced to the total weight 3 by the parser (as keepalived does); with
+    // hysteresis 1 the threshold from up is 2 and the live weight is 3: still up, no script.
+    let c2 = cfg(&QUORUM.replace("quorum 2", "quorum 5"));
+    m.reload(&c2, Time::from_millis(2500));
+    assert!(
+        m.poll(Time::from_millis(2500))
+            .iter()
+            .all(|a| !matches!(a, Action::Script { .. }))
+    );
+    // Now all servers of the reloaded configuration are new (their checkers changed):
+    // alpha → down at once → quorum lost at reload, quorum_down comes out of poll.
+    let c3 = cfg(&QUORUM.replace("warmup 0\n", "warmup 0\n            alpha\n"));
+    m.reload(&c3, Time::from_secs(3));
+    assert_eq!(dests(&m), [("198.18.2.9:8080".to_string(), 1)]);
+    let acts = m.poll(Time::from_secs(3));
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::Script { command, .. } if command == "/bin/qdown"))
+    );
+}
