@@ -598,7 +598,11 @@ impl Monitor {
         };
         let timeout = match &c.kind {
             // keepalived: misc_timeout, else the virtual server's delay_loop.
-            CheckerKind::Misc(m) => m.timeout.unwrap_or(vs.timing.delay_loop),
+            // (misc_timeout 0 = not given.)
+            CheckerKind::Misc(m) => m
+                .timeout
+                .filter(|t| !t.is_zero())
+                .unwrap_or(vs.timing.delay_loop),
             _ => c.timing.connect_timeout,
         };
         ProbeSpec {
@@ -683,7 +687,8 @@ impl Monitor {
         };
         let ck = &mut self.vss[vi].rss[ri].checkers[ci];
         ck.has_run = true;
-        let next = now + delay;
+        // Time here is in milliseconds: a sub-millisecond delay still waits one.
+        let next = now + Dur(delay.0.max(1));
         ck.next = Some(next);
         self.schedule.insert((next, slot));
         if self.view_of(vi) != before {
