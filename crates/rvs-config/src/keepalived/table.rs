@@ -118,7 +118,7 @@ fn dest(addr: IpAddr, port: u16, method: Method, weight: i32, u: u32, l: u32) ->
 
 /// Port of a server in one service: NAT/FULLNAT keep theirs (the service's when 0); the
 /// others get the service's port (fwmark: the given port for NAT, else 0).
-fn port_in(svc_port: Option<u16>, method: Method, port: u16) -> u16 {
+pub fn port_in(svc_port: Option<u16>, method: Method, port: u16) -> u16 {
     let nat = matches!(method, Method::Nat | Method::FullNat);
     match svc_port {
         None => {
@@ -138,23 +138,69 @@ fn port_in(svc_port: Option<u16>, method: Method, port: u16) -> u16 {
     }
 }
 
-fn dests(vs: &VirtualServer, svc_port: Option<u16>) -> Vec<DestConfig> {
-    let live: u64 = vs
-        .real_servers
-        .iter()
-        .filter(|r| r.starts_alive())
-        .map(|r| r.weight.max(0) as u64)
-        .sum();
-    let quorum_up = live > 0 && live >= u64::from(vs.quorum) + u64::from(vs.hysteresis);
+/// What the health checker knows, for computing the table ([`Desired::with_health`]).
+pub trait HealthView {
+    /// Weight real server `rs` (index in `vs.real_servers`) of virtual server `vs` (index in
+    /// `cfg.virtual_servers`) should have now: `None` = down (removed, or weight 0 with
+    /// `inhibit_on_failure`); `Some(w)` = up with weight `w` (the configured weight, or what
+    /// `misc_dynamic` set).
+    fn weight(&self, vs: usize, rs: usize) -> Option<i32>;
+    /// Whether virtual server `vs` has quorum now (false with a sorry server: the sorry
+    /// server serves and the live real servers are taken out, as keepalived does).
+    fn quorum_up(&self, vs: usize) -> bool;
+}
+
+/// The health keepalived assumes at start: a real server is alive unless one of its
+/// checkers starts in alpha mode, with its configured weight; quorum is up when the live
+/// weight is positive and reaches `quorum + hysteresis`.
+#[derive(Clone, Copy, Debug)]
+pub struct StartupHealth<'a> {
+    /// The configuration.
+    pub cfg: &'a Config,
+}
+
+impl StartupHealth<'_> {
+    /// Start-up quorum of one virtual server (keepalived's `set_quorum_states`).
+    pub fn vs_quorum_up(vs: &VirtualServer) -> bool {
+        let live: u64 = vs
+            .real_servers
+            .iter()
+            .filter(|r| r.starts_alive())
+            .map(|r| r.weight.max(0) as u64)
+            .sum();
+        live > 0 && live >= u64::from(vs.quorum) + u64::from(vs.hysteresis)
+    }
+}
+
+impl HealthView for StartupHealth<'_> {
+    fn weight(&self, vs: usize, rs: usize) -> Option<i32> {
+        let r = self.cfg.virtual_servers.get(vs)?.real_servers.get(rs)?;
+        r.starts_alive().then_some(r.weight)
+    }
+
+    fn quorum_up(&self, vs: usize) -> bool {
+        self.cfg
+            .virtual_servers
+            .get(vs)
+            .is_some_and(StartupHealth::vs_quorum_up)
+    }
+}
+
+fn dests(
+    vs: &VirtualServer,
+    vi: usize,
+    svc_port: Option<u16>,
+    health: &dyn HealthView,
+) -> Vec<DestConfig> {
+    let quorum_up = health.quorum_up(vi);
     let sorry_active = !quorum_up && vs.sorry_server.is_some();
     let mut out: Vec<DestConfig> = Vec::new();
-    for r in &vs.real_servers {
-        let weight = if r.starts_alive() && !sorry_active {
-            r.weight
-        } else if r.inhibit_on_failure {
-            0
-        } else {
-            continue;
+    for (ri, r) in vs.real_servers.iter().enumerate() {
+        let alive = health.weight(vi, ri);
+        let weight = match alive {
+            Some(w) if !sorry_active => w,
+            _ if r.inhibit_on_failure => 0,
+            _ => continue,
         };
         let port = port_in(svc_port, r.method, r.port);
         if out.iter().any(|x| x.addr == r.addr && x.port == port) {
@@ -195,6 +241,11 @@ fn dests(vs: &VirtualServer, svc_port: Option<u16>) -> Vec<DestConfig> {
 impl Desired {
     /// The table `cfg` asks for at start.
     pub fn from_config(cfg: &Config) -> Desired {
+        Desired::with_health(cfg, &StartupHealth { cfg })
+    }
+
+    /// The table `cfg` asks for when the real servers' health is `health`.
+    pub fn with_health(cfg: &Config, health: &dyn HealthView) -> Desired {
         let t = cfg.global.lvs_timeouts;
         let timeouts = (t.tcp.is_some() || t.tcpfin.is_some() || t.udp.is_some()).then(|| {
             (
@@ -204,7 +255,7 @@ impl Desired {
             )
         });
         let mut services: Vec<DesiredService> = Vec::new();
-        for vs in &cfg.virtual_servers {
+        for (vi, vs) in cfg.virtual_servers.iter().enumerate() {
             for (key, port) in service_keys(vs, cfg) {
                 if services.iter().any(|s| s.config.key == key) {
                     continue;
@@ -227,7 +278,7 @@ impl Desired {
                 };
                 services.push(DesiredService {
                     config: normalize_service(config),
-                    dests: dests(vs, port)
+                    dests: dests(vs, vi, port, health)
                         .into_iter()
                         .filter(|d| d.fwd == FwdMethod::Tunnel || Af::of(&d.addr) == key.af())
                         .collect(),
@@ -313,6 +364,15 @@ impl Config {
             }
         }
         out
+    }
+
+    /// The services virtual server `vs` (index in `virtual_servers`) defines, each with the
+    /// port real servers inherit (`None` for fwmark services), in table order.
+    pub fn vs_services(&self, vs: usize) -> Vec<(ServiceKey, Option<u16>)> {
+        self.virtual_servers
+            .get(vs)
+            .map(|v| service_keys(v, self))
+            .unwrap_or_default()
     }
 
     /// The table this configuration asks for at start.
