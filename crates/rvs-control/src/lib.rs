@@ -39,6 +39,9 @@ pub enum Request {
     },
     /// Data-plane and daemon status, as JSON on the reply's stdout.
     Status,
+    /// Every checked real server with its health (`rvsadm -Ln --health`, an rvs
+    /// extension), as text on the reply's stdout.
+    Health,
     /// One of the kernel's `/proc/net/ip_vs*` files as rvs renders it (`ip_vs`,
     /// `ip_vs_conn`, `ip_vs_conn_sync`, `ip_vs_stats`; see [`exec::proc_file`]).
     Proc {

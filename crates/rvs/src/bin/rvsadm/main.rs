@@ -7,7 +7,8 @@
 //! Invoked as `ipvsadm-save`/`rvsadm-save` or `ipvsadm-restore`/`rvsadm-restore` (e.g.
 //! through symlinks) it behaves as ipvsadm's wrapper scripts of those names
 //! ([`personality`]). `rvsadm --proc NAME` prints rvs's rendering of the kernel's
-//! `/proc/net/NAME` files (an rvs extension).
+//! `/proc/net/NAME` files and `rvsadm -Ln --health` the health checker's view of every
+//! real server (rvs extensions).
 
 mod personality;
 
@@ -42,6 +43,9 @@ fn ipvsadm_main(argv0: &str, args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some("--proc") {
         return proc_main(args);
     }
+    if args.iter().any(|a| a == "--health") {
+        return health_main(argv0, args);
+    }
     // -h and -v need no daemon (ipvsadm would need the kernel module for them); -R reads
     // stdin here. Everything else is parsed again, with names, by rvsd.
     let stdin = match ipvsadm::parse(argv0, args) {
@@ -74,6 +78,24 @@ fn proc_main(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     match call(&[Request::Proc { file: file.clone() }]) {
+        Ok(mut replies) => print(&replies.remove(0)),
+        Err(code) => code,
+    }
+}
+
+/// `rvsadm -Ln --health`: the health checker's view of every real server.
+fn health_main(argv0: &str, args: &[String]) -> ExitCode {
+    let listing = args.iter().all(|a| {
+        matches!(
+            a.as_str(),
+            "--health" | "-L" | "-l" | "-n" | "-Ln" | "-nL" | "--list" | "--numeric"
+        )
+    });
+    if !listing {
+        eprintln!("{argv0}: --health goes with -L (and -n) only: {argv0} -Ln --health");
+        return ExitCode::from(2);
+    }
+    match call(&[Request::Health]) {
         Ok(mut replies) => print(&replies.remove(0)),
         Err(code) => code,
     }

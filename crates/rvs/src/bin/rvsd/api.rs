@@ -2,20 +2,23 @@
 //! with the data plane behind [`Runtime`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use rvs_api::{Auth, DataplaneReport, Runtime};
+use rvs_core::ServiceKey;
 use rvs_core::Time;
 use rvs_core::engine::Engine;
 
 use crate::control::Plane;
+use crate::health::Health;
 
 /// rvsd as the API sees it.
 struct Daemon {
     plane: Plane,
+    health: Arc<Health>,
 }
 
 impl Runtime for Daemon {
@@ -25,6 +28,16 @@ impl Runtime for Daemon {
 
     fn refresh(&self) {
         self.plane.refresh();
+    }
+
+    fn health(&self, service: &ServiceKey, addr: IpAddr, port: u16) -> rvs_api::Health {
+        self.health.of(service, addr, port)
+    }
+
+    fn health_checker(&self) -> Option<String> {
+        self.health
+            .status()
+            .map(|_| "keepalived checkers (rvs-health)".to_string())
     }
 
     fn dataplane(&self) -> Option<DataplaneReport> {
@@ -90,6 +103,7 @@ pub fn start(
     public_read: bool,
     engine: Arc<Mutex<Engine>>,
     plane: Plane,
+    health: Arc<Health>,
 ) -> anyhow::Result<rvs_api::Server> {
     let token = match token_file {
         Some(p) => {
@@ -111,7 +125,7 @@ pub fn start(
     let writable = token.is_some();
     let api = rvs_api::Api::new(
         engine,
-        Arc::new(Daemon { plane }),
+        Arc::new(Daemon { plane, health }),
         Auth::new(token, public_read),
     );
     let server = rvs_api::spawn(addr, api).context("cannot start the HTTP API")?;

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::bail;
 use rvs_config::keepalived::{self, Config, Desired, Report};
@@ -11,6 +11,7 @@ use rvs_core::engine::Engine;
 use rvs_core::{Command, DestConfig, ServiceKey, Time};
 
 use crate::control::{Plane, lock};
+use crate::health::Health;
 
 /// A FULLNAT local address and the service it belongs to (`None`: the global pool).
 type Lip = (Option<ServiceKey>, IpAddr);
@@ -108,10 +109,12 @@ pub fn load(path: &Path, engine: &mut Engine) -> anyhow::Result<Running> {
 }
 
 /// SIGHUP: read the file again; if it is usable, apply only what changed. On any error the
-/// running configuration stays as it is and the problems are logged.
-pub fn reload(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
-    let path = running.path.clone();
-    // Reading and checking happen outside the engine lock.
+/// running configuration stays as it is and the problems are logged. With a health checker
+/// the new table comes through it ([`Health::reload`]: real servers it holds down stay
+/// down), else it is the file's start-up table.
+pub fn reload(running: &Mutex<Running>, engine: &Mutex<Engine>, plane: &Plane, health: &Health) {
+    let path = lock_running(running).path.clone();
+    // Reading and checking happen outside every lock.
     let config = match accept(&path, keepalived::load(&path)) {
         Ok(c) => c,
         Err(e) => {
@@ -119,47 +122,94 @@ pub fn reload(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
             return;
         }
     };
-    let desired = config.desired();
-    let commands = keepalived::diff(&running.desired, &desired);
     let lips = config.local_addresses();
+    {
+        let mut r = lock_running(running);
+        let changed = lips != r.lips;
+        {
+            let mut eng = lock(engine);
+            for (svc, a) in &r.lips {
+                if !lips.contains(&(*svc, *a)) {
+                    eng.fullnat.remove_local_address(*svc, a);
+                }
+            }
+            for (svc, a) in &lips {
+                if !r.lips.contains(&(*svc, *a)) {
+                    eng.fullnat.add_local_address(*svc, *a);
+                }
+            }
+        }
+        if changed {
+            plane.refresh();
+        }
+        restart_only(&r.config, &config);
+        r.lips = lips;
+        r.config = config.clone();
+    }
+    tracing::info!(file = %path.display(), "configuration re-read");
+    if !health.reload(config.clone()) {
+        apply(
+            &mut lock_running(running),
+            config.desired(),
+            true,
+            engine,
+            plane,
+        );
+    }
+}
+
+/// Lock the running configuration, recovering from a poisoned lock.
+pub fn lock_running(running: &Mutex<Running>) -> MutexGuard<'_, Running> {
+    running.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Bring the table from what `running` last asked for to `desired`: only the difference
+/// is applied. After a reload (`reload`), real servers the file removed drain first when
+/// `rvs_drain_timeout` is set; health changes apply at once, as keepalived does.
+pub fn apply(
+    running: &mut Running,
+    desired: Desired,
+    reload: bool,
+    engine: &Mutex<Engine>,
+    plane: &Plane,
+) {
+    let commands = keepalived::diff(&running.desired, &desired);
+    if commands.is_empty() {
+        running.desired = desired;
+        return;
+    }
     let mut failed = 0;
+    let n = commands.len();
     {
         let mut eng = lock(engine);
         let now = rvs_dataplane::now().max(eng.director.now());
-        let drain_ms = u64::from(config.global.rvs.drain_timeout) * 1000;
-        let commands = plan_drains(commands.clone(), running, drain_ms, now);
+        let commands = if reload {
+            let drain_ms = u64::from(running.config.global.rvs.drain_timeout) * 1000;
+            plan_drains(commands, running, drain_ms, now)
+        } else {
+            commands
+        };
         for cmd in &commands {
             if let Err(e) = eng.director.apply(cmd, now) {
-                // The running table drifted from the old file (rvsadm edits): say so and go
-                // on with the rest, as keepalived does.
-                tracing::warn!("reload: {cmd:?}: {e}");
+                // The running table drifted from what the file asked for (rvsadm edits):
+                // say so and go on with the rest, as keepalived does.
+                tracing::warn!("{}: {cmd:?}: {e}", if reload { "reload" } else { "health" });
                 failed += 1;
             }
         }
-        for (svc, a) in &running.lips {
-            if !lips.contains(&(*svc, *a)) {
-                eng.fullnat.remove_local_address(*svc, a);
-            }
-        }
-        for (svc, a) in &lips {
-            if !running.lips.contains(&(*svc, *a)) {
-                eng.fullnat.add_local_address(*svc, *a);
-            }
-        }
     }
-    if !commands.is_empty() || lips != running.lips {
-        plane.refresh();
-    }
-    restart_only(&running.config, &config);
+    plane.refresh();
     tracing::info!(
-        file = %path.display(),
-        changes = commands.len(),
+        changes = n,
         failed,
-        "configuration reloaded"
+        "{}",
+        if reload {
+            "configuration reloaded"
+        } else {
+            "table changed by health checks"
+        }
     );
     running.desired = desired;
-    running.lips = lips;
-    running.config = config;
 }
 
 /// Warn about settings a reload cannot change.

@@ -15,6 +15,8 @@ use rvs_core::engine::Engine;
 use rvs_dataplane::{Config, Dataplane};
 use rvs_xdp::XdpMode;
 
+use crate::health::Health;
+
 /// Lock the engine, recovering from a poisoned lock (a panic elsewhere must not wedge
 /// the control socket).
 pub fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
@@ -141,12 +143,18 @@ pub struct Server {
     listener: UnixListener,
     engine: Arc<Mutex<Engine>>,
     plane: Plane,
+    health: Arc<Health>,
 }
 
 impl Server {
     /// Bind `path` (mode 0600). A socket file nobody answers on (a crashed rvsd's) is
     /// replaced; a live one is an error.
-    pub fn bind(path: &Path, engine: Arc<Mutex<Engine>>, plane: Plane) -> anyhow::Result<Server> {
+    pub fn bind(
+        path: &Path,
+        engine: Arc<Mutex<Engine>>,
+        plane: Plane,
+        health: Arc<Health>,
+    ) -> anyhow::Result<Server> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -168,6 +176,7 @@ impl Server {
             listener,
             engine,
             plane,
+            health,
         })
     }
 
@@ -177,17 +186,19 @@ impl Server {
             tracing::error!("cannot clone the control listener");
             return;
         };
-        let (engine, plane) = (self.engine.clone(), self.plane.clone());
+        let (engine, plane, health) =
+            (self.engine.clone(), self.plane.clone(), self.health.clone());
         std::thread::Builder::new()
             .name("rvsd-control".into())
             .spawn(move || {
                 for conn in listener.incoming() {
                     match conn {
                         Ok(stream) => {
-                            let (engine, plane) = (engine.clone(), plane.clone());
+                            let (engine, plane, health) =
+                                (engine.clone(), plane.clone(), health.clone());
                             let spawned = std::thread::Builder::new()
                                 .name("rvsd-client".into())
-                                .spawn(move || serve(stream, &engine, &plane));
+                                .spawn(move || serve(stream, &engine, &plane, &health));
                             if let Err(e) = spawned {
                                 tracing::warn!("cannot start a control thread: {e}");
                             }
@@ -209,7 +220,7 @@ impl Server {
     }
 }
 
-fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane) {
+fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, health: &Health) {
     loop {
         let req: Request = match frame::read(&mut stream) {
             Ok(r) => r,
@@ -223,7 +234,7 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane) {
                 return;
             }
         };
-        let reply = handle(&req, engine, plane);
+        let reply = handle(&req, engine, plane, health);
         if let Err(e) = frame::write(&mut stream, &reply) {
             tracing::debug!("control reply: {e}");
             return;
@@ -232,7 +243,7 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane) {
 }
 
 /// Run one request.
-pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane) -> Reply {
+pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane, health: &Health) -> Reply {
     match req {
         Request::Ipvsadm { argv0, args, stdin } => {
             // Names are looked up outside the engine lock: parsing before, rendering after.
@@ -260,6 +271,7 @@ pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane) -> Reply {
                 ),
             ),
         },
+        Request::Health => health.listing(),
         Request::Status => {
             let eng = lock(engine);
             Reply::ok(format!("{:#}\n", plane.status(&eng)))

@@ -5,6 +5,7 @@
 mod api;
 mod config;
 mod control;
+mod health;
 mod rules;
 mod signals;
 mod vips;
@@ -112,7 +113,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         let n = rules::load(&mut engine.director, path, &text)?;
         tracing::info!(file = %path.display(), commands = n, "rules loaded");
     }
-    let mut running = match &args.use_file {
+    let running = match &args.use_file {
         Some(path) => Some(config::load(path, &mut engine)?),
         None => None,
     };
@@ -130,6 +131,8 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     }
     let engine = Arc::new(Mutex::new(engine));
+    let running = running.map(|r| Arc::new(Mutex::new(r)));
+    let health = Arc::new(health::Health::default());
 
     let vip_if = args
         .vip_interface
@@ -155,7 +158,16 @@ fn run(mut args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let server = match control::Server::bind(&socket, engine.clone(), plane.clone()) {
+    if let Some(r) = &running {
+        let cfg = config::lock_running(r).config().clone();
+        if let Err(e) = health.start(&cfg, r.clone(), engine.clone(), plane.clone()) {
+            plane.shutdown();
+            vips.remove_all();
+            return Err(e);
+        }
+    }
+    let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), health.clone())
+    {
         Ok(s) => s,
         Err(e) => {
             plane.shutdown();
@@ -170,9 +182,11 @@ fn run(mut args: Args) -> anyhow::Result<()> {
             args.api_public_read,
             engine.clone(),
             plane.clone(),
+            health.clone(),
         ) {
             Ok(s) => Some(s),
             Err(e) => {
+                health.shutdown();
                 plane.shutdown();
                 vips.remove_all();
                 server.remove_socket();
@@ -186,7 +200,9 @@ fn run(mut args: Args) -> anyhow::Result<()> {
 
     let sig = loop {
         // Wake up every second while real servers drain after a reload.
-        let draining = running.as_ref().is_some_and(config::Running::draining);
+        let draining = running
+            .as_ref()
+            .is_some_and(|r| config::lock_running(r).draining());
         let got = if draining {
             signals::wait_timeout(&sigs, std::time::Duration::from_secs(1))
         } else {
@@ -194,13 +210,13 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         };
         match got {
             Some(signals::Signal::Stop(name)) => break name,
-            Some(signals::Signal::Reload) => match running.as_mut() {
-                Some(r) => config::reload(r, &engine, &plane),
+            Some(signals::Signal::Reload) => match running.as_ref() {
+                Some(r) => config::reload(r, &engine, &plane, &health),
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
             None => {
-                if let Some(r) = running.as_mut() {
-                    config::drain_tick(r, &engine, &plane);
+                if let Some(r) = running.as_ref() {
+                    config::drain_tick(&mut config::lock_running(r), &engine, &plane);
                 }
             }
         }
@@ -209,6 +225,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
     if let Some(h) = http {
         h.shutdown();
     }
+    health.shutdown();
     plane.shutdown();
     vips.remove_all();
     server.remove_socket();
