@@ -454,6 +454,23 @@ fn every_checker_type_takes_a_failed_real_server_out_and_brings_it_back() {
         "{tally:?}"
     );
 
+    // A reload (same file) keeps what the checker knows: rs1 stays out.
+    ok(Command::new("kill").args(["-HUP", &rvsd.id().to_string()]));
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("configuration re-read")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no reload logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let t = table(&lab.rvsadm("-Ln"));
+    assert!(
+        RS1_SERVICES.iter().all(|(s, _)| !has(&t, s, &rs1_of(s))),
+        "{t:?}"
+    );
+
     // rs1 recovers.
     let mut serve1 = start_serve(&lab, "rs1");
     let mut extras = Extras::start(&lab);
