@@ -4,6 +4,7 @@
 //! [`TableSink`]. It runs on its own thread with a current-thread runtime, so slow probes
 //! never block the data plane or the control socket.
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -202,10 +203,41 @@ async fn script_task(command: String, reason: String, limit: Duration) {
     }
 }
 
+/// Probes running, by task (a probe task that panics still reports a failure).
+#[derive(Default)]
+struct Running {
+    set: JoinSet<(ProbeId, ProbeResult)>,
+    ids: HashMap<tokio::task::Id, ProbeId>,
+}
+
+impl Running {
+    /// The next finished probe; `None` when none runs.
+    async fn next(&mut self) -> Option<(ProbeId, ProbeResult)> {
+        loop {
+            match self.set.join_next_with_id().await? {
+                Ok((task, r)) => {
+                    self.ids.remove(&task);
+                    return Some(r);
+                }
+                Err(e) => {
+                    if let Some(id) = self.ids.remove(&e.id()) {
+                        let why = if e.is_panic() {
+                            "probe panicked"
+                        } else {
+                            "probe cancelled"
+                        };
+                        return Some((id, ProbeResult::Down(why.into())));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Carries out actions; returns whether the table changed.
 fn dispatch(
     actions: Vec<Action>,
-    probes: &mut JoinSet<(ProbeId, ProbeResult)>,
+    probes: &mut Running,
     scripts: &mut JoinSet<()>,
     sem: &Arc<Semaphore>,
 ) -> bool {
@@ -213,7 +245,8 @@ fn dispatch(
     for a in actions {
         match a {
             Action::Probe { id, spec, timeout } => {
-                probes.spawn(probe_task(id, spec, timeout, sem.clone()));
+                let h = probes.set.spawn(probe_task(id, spec, timeout, sem.clone()));
+                probes.ids.insert(h.id(), id);
             }
             Action::TableChanged => changed = true,
             Action::Script { command, reason } => {
@@ -241,7 +274,7 @@ async fn run(
     status: Arc<Mutex<Vec<RsStatus>>>,
 ) {
     let sem = Arc::new(Semaphore::new(max_probes));
-    let mut probes: JoinSet<(ProbeId, ProbeResult)> = JoinSet::new();
+    let mut probes = Running::default();
     let mut scripts: JoinSet<()> = JoinSet::new();
     let mut acts = Vec::new();
     // Results change failure counters: the snapshot is refreshed at once on a transition,
@@ -250,19 +283,17 @@ async fn run(
     let mut last_pub = Instant::now();
     loop {
         acts.extend(monitor.poll(clock()));
-        if !acts.is_empty() {
-            if acts.iter().any(|a| !matches!(a, Action::Probe { .. })) {
-                dirty = true;
-                last_pub = Instant::now() - STATUS_PERIOD;
-            }
-            if dispatch(std::mem::take(&mut acts), &mut probes, &mut scripts, &sem) {
-                sink.apply(monitor.desired(), Change::Health);
-            }
-        }
-        if dirty && last_pub.elapsed() >= STATUS_PERIOD {
+        // A transition publishes at once, and before the sink hears of the new table, so
+        // status() is never older than what the sink was given.
+        let transition = acts.iter().any(|a| !matches!(a, Action::Probe { .. }));
+        if (dirty && last_pub.elapsed() >= STATUS_PERIOD) || transition {
             publish(&status, &monitor);
             dirty = false;
             last_pub = Instant::now();
+        }
+        if !acts.is_empty() && dispatch(std::mem::take(&mut acts), &mut probes, &mut scripts, &sem)
+        {
+            sink.apply(monitor.desired(), Change::Health);
         }
         let now = clock();
         let sleep = monitor
@@ -273,23 +304,21 @@ async fn run(
             msg = rx.recv() => match msg {
                 Some(Msg::Reload(cfg)) => {
                     monitor.reload(&cfg, clock());
-                    sink.apply(monitor.desired(), Change::Reload);
                     publish(&status, &monitor);
+                    sink.apply(monitor.desired(), Change::Reload);
                 }
                 Some(Msg::Shutdown) | None => break,
             },
-            Some(done) = probes.join_next(), if !probes.is_empty() => {
-                if let Ok((id, r)) = done {
-                    acts.extend(monitor.on_result(id, r, clock()));
-                    dirty = true;
-                }
+            Some((id, r)) = probes.next(), if !probes.set.is_empty() => {
+                acts.extend(monitor.on_result(id, r, clock()));
+                dirty = true;
             }
             Some(_) = scripts.join_next(), if !scripts.is_empty() => {}
             _ = tokio::time::sleep(sleep) => {}
             _ = tokio::time::sleep(STATUS_PERIOD), if dirty => {}
         }
     }
-    probes.abort_all();
+    probes.set.abort_all();
     for a in monitor.shutdown() {
         if let Action::Script { command, reason } = a {
             tracing::info!(%command, %reason, "running script");
@@ -301,5 +330,5 @@ async fn run(
     })
     .await;
     scripts.abort_all();
-    while probes.join_next().await.is_some() {}
+    while probes.set.join_next().await.is_some() {}
 }

@@ -7,6 +7,8 @@
 //! * [`driver`]: the thin tokio loop that runs a [`Monitor`] on its own thread and hands
 //!   every new table to a [`TableSink`].
 
+#![warn(missing_docs)]
+
 pub mod driver;
 pub mod monitor;
 

@@ -206,3 +206,66 @@ virtual_server 198.18.0.100 80 {{
     h.shutdown();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
+
+#[test]
+fn misc_check_and_notify_scripts_run_for_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("healthy");
+    let log = dir.path().join("log");
+    std::fs::write(&flag, "").unwrap();
+    let text = format!(
+        "
+virtual_server 198.18.0.100 80 {{
+    protocol TCP
+    lb_kind DR
+    delay_loop 1
+    quorum_down \"echo quorum_down >> {l}\"
+    quorum_up \"echo quorum_up >> {l}\"
+    real_server 198.18.1.1 80 {{
+        notify_down \"echo rs_down >> {l}\"
+        notify_up \"echo rs_up >> {l}\"
+        MISC_CHECK {{
+            misc_path \"test -e {f}\"
+            misc_timeout 2
+            warmup 0
+        }}
+    }}
+}}
+",
+        l = log.display(),
+        f = flag.display()
+    );
+    let r = check_str("t.conf", &text);
+    assert!(r.errors.is_empty(), "{}", r.render());
+    let c = r.config.unwrap();
+    let sink = Arc::new(Sink::default());
+    let h = Handle::start(Monitor::new(&c, Time::ZERO, 1), sink.clone(), 2).unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    std::fs::remove_file(&flag).unwrap();
+    sink.wait(Duration::from_secs(4), |d, c| {
+        c == Change::Health && d.services[0].dests.is_empty()
+    })
+    .expect("never went down");
+    std::fs::write(&flag, "").unwrap();
+    sink.wait(Duration::from_secs(4), |d, c| {
+        c == Change::Health && d.services[0].dests.len() == 1
+    })
+    .expect("never came back");
+    // Scripts are not waited for by the loop: give them a moment.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["quorum_down", "quorum_up", "rs_down", "rs_up"],
+        "{text}"
+    );
+    h.shutdown();
+}

@@ -562,3 +562,23 @@ fn reload_reevaluates_quorum_and_its_scripts_come_out_of_poll() {
             .any(|a| matches!(a, Action::Script { command, .. } if command == "/bin/qdown"))
     );
 }
+
+#[test]
+fn at_start_the_monitor_asks_for_the_start_up_table() {
+    for text in [
+        TCP.to_string(),
+        QUORUM.to_string(),
+        QUORUM.replace("warmup 0\n", "warmup 0\n            alpha\n"),
+        QUORUM.replacen("warmup 0\n", "warmup 0\n            alpha\n", 2),
+        TCP.replace("weight 2\n", "weight 2\n        inhibit_on_failure\n")
+            .replace("warmup 0\n", "warmup 0\n            alpha\n"),
+    ] {
+        let c = cfg(&text);
+        let m = Monitor::new(&c, Time::ZERO, 1);
+        assert_eq!(
+            m.desired(),
+            rvs_config::keepalived::Desired::from_config(&c),
+            "{text}"
+        );
+    }
+}
