@@ -276,7 +276,7 @@ impl Advert {
         ];
         if self.version == 2 {
             let secs = self.interval_cs / 100;
-            if self.interval_cs % 100 != 0 || secs == 0 || secs > 255 {
+            if !self.interval_cs.is_multiple_of(100) || secs == 0 || secs > 255 {
                 return Err(PacketError::Interval(self.interval_cs));
             }
             b.extend_from_slice(&[self.auth.kind(), secs as u8]);
