@@ -6,5 +6,6 @@
 //! - [`driver`]: raw sockets (protocol 112), gratuitous ARP / unsolicited NA, VIPs via
 //!   rvs-netlink, track scripts and interface state, on one thread.
 
+pub mod driver;
 pub mod machine;
 pub mod packet;

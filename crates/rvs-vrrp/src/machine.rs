@@ -176,6 +176,11 @@ impl Machine {
         &self.p
     }
 
+    /// Set our own address (the driver learns it when the interface has one).
+    pub fn set_primary(&mut self, addr: IpAddr) {
+        self.p.primary = addr;
+    }
+
     /// Current state.
     pub fn state(&self) -> State {
         self.state
