@@ -8,6 +8,7 @@ mod control;
 mod rules;
 mod signals;
 mod vips;
+mod vrrp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -181,6 +182,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         },
         None => None,
     };
+    let mut vrrp = vrrp::start(running.as_ref().map(config::Running::config));
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
@@ -195,7 +197,10 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         match got {
             Some(signals::Signal::Stop(name)) => break name,
             Some(signals::Signal::Reload) => match running.as_mut() {
-                Some(r) => config::reload(r, &engine, &plane),
+                Some(r) => {
+                    config::reload(r, &engine, &plane);
+                    vrrp.reload(r.config());
+                }
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
             None => {
@@ -206,6 +211,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal = sig, "shutting down");
+    vrrp.shutdown();
     if let Some(h) = http {
         h.shutdown();
     }
