@@ -623,6 +623,12 @@ impl Loop {
         }
         // Start the new instances: sockets, link and track state, then Start.
         for k in fresh {
+            // As keepalived at start: VIPs a crashed predecessor left behind go.
+            for v in &self.insts[k].spec.vips {
+                if let Ok(true) = rvs_netlink::del_address(&v.dev, v.addr, v.plen) {
+                    tracing::info!(instance = %self.insts[k].spec.params.name, addr = %v.addr, dev = %v.dev, "left-over VIP removed");
+                }
+            }
             self.open(k);
             let up = self.insts[k].link.is_some() && net::link_up(&self.insts[k].spec.interface);
             self.insts[k].link_up = up;

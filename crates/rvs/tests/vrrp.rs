@@ -1,0 +1,622 @@
+//! VRRP interop, as root: rvsd and keepalived 2.2.7 (or two rvsd) on one Ethernet LAN (a
+//! bridge in its own namespace) with a client namespace, advert_int 1.
+//!
+//! "Killing" a node is SIGKILL of its daemon and its link going down at once (a machine
+//! that dies: a killed daemon would leave its VIP behind, and the kernel would go on
+//! answering for it). Takeover time = from the kill until the VIP is on the new master AND
+//! the client's TCP connection attempt to the VIP is answered (refused: nothing listens); it must be within
+//! 3 × advert_int + Skew_Time + 0.5 s. Times are printed (`cargo test -- --nocapture`).
+//!
+//! Without root the tests print `SKIP (needs root)` and pass, unless `RVS_REQUIRE_PRIV=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+const RVS: &str = env!("CARGO_BIN_EXE_rvs");
+const KEEPALIVED: &str = "/usr/sbin/keepalived";
+const VIP4: &str = "198.18.0.100";
+const VIP6: &str = "fd00:18::100";
+
+fn privileged(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && Path::new(KEEPALIVED).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("RVS_REQUIRE_PRIV").as_deref() != Ok("1"),
+        "{what} needs root and keepalived, and RVS_REQUIRE_PRIV=1 forbids skipping"
+    );
+    eprintln!("SKIP (needs root and {KEEPALIVED}): {what}");
+    false
+}
+
+fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn must(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Wait up to `d` for `f`, checking every 20 ms; the time it took.
+fn wait_until(d: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    loop {
+        if f() {
+            return Some(t.elapsed());
+        }
+        if t.elapsed() >= d {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Which daemon runs on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Rvsd,
+    Keepalived,
+}
+
+struct Proc {
+    kind: Kind,
+    child: Child,
+    log: PathBuf,
+    vrrp_pid: PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// keepalived's VRRP child (the process that speaks VRRP), if it wrote its pid.
+    fn vrrp_child(&self) -> Option<i32> {
+        std::fs::read_to_string(&self.vrrp_pid)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn signal(&mut self, sig: i32) {
+        if sig == libc::SIGKILL
+            && self.kind == Kind::Keepalived
+            && let Some(p) = self.vrrp_child()
+        {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(p, sig) };
+        }
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Wait (bounded) for the process to exit after a signal.
+    fn reap(&mut self, d: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < d {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// A LAN: namespace `<name>w` with bridge `br0`, nodes `<name>a`, `<name>b` (routers) and
+/// `<name>c` (client), each with `eth0` on the bridge. Everything goes on drop.
+struct Lan {
+    name: String,
+    dir: PathBuf,
+    procs: Vec<(String, Proc)>,
+}
+
+fn suffix() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:06x}",
+        (n ^ std::process::id().rotate_left(12)) & 0xff_ffff
+    )
+}
+
+impl Lan {
+    fn up() -> Lan {
+        let name = format!("rvsv{}", suffix());
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lan = Lan {
+            name,
+            dir,
+            procs: Vec::new(),
+        };
+        let w = lan.ns("w");
+        must(&["ip", "netns", "add", &w]);
+        must(&["ip", "-n", &w, "link", "add", "br0", "type", "bridge"]);
+        must(&["ip", "-n", &w, "link", "set", "br0", "up"]);
+        for (node, host) in [("a", 1), ("b", 2), ("c", 10)] {
+            let ns = lan.ns(node);
+            must(&["ip", "netns", "add", &ns]);
+            let port = format!("p{node}");
+            must(&[
+                "ip", "-n", &w, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ]);
+            must(&["ip", "-n", &w, "link", "set", &port, "master", "br0", "up"]);
+            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            must(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            must(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("198.18.0.{host}/24"),
+                "dev",
+                "eth0",
+            ]);
+            must(&[
+                "ip",
+                "-n",
+                &ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("fd00:18::{host}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+        }
+        // Link-local addresses (VRRPv3 over IPv6 sends from them): wait out their DAD.
+        for node in ["a", "b"] {
+            let ns = lan.ns(node);
+            let ok = wait_until(Duration::from_secs(5), || {
+                let out = Command::new("ip")
+                    .args([
+                        "-n", &ns, "-6", "addr", "show", "dev", "eth0", "scope", "link",
+                    ])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                out.contains("fe80") && !out.contains("tentative")
+            });
+            assert!(ok.is_some(), "link-local address on {ns}");
+        }
+        lan
+    }
+
+    fn ns(&self, node: &str) -> String {
+        format!("{}{node}", self.name)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Start `kind` on `node` with the vrrp_instance body `body` (interface eth0 added).
+    fn start(&mut self, node: &str, kind: Kind, body: &str) {
+        self.start_conf(
+            node,
+            kind,
+            &format!("vrrp_instance VI_1 {{\n    interface eth0\n{body}\n}}\n"),
+        );
+    }
+
+    fn start_conf(&mut self, node: &str, kind: Kind, conf: &str) {
+        let n = self.procs.iter().filter(|(x, _)| x == node).count();
+        let tag = format!("{node}{n}");
+        let cfg = self.file(&format!("{tag}.conf"));
+        std::fs::write(&cfg, conf).unwrap();
+        let log = self.file(&format!("{tag}.log"));
+        let vrrp_pid = self.file(&format!("{tag}.vrrp.pid"));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(node)]);
+        match kind {
+            Kind::Rvsd => {
+                cmd.arg(RVSD)
+                    .arg("-f")
+                    .arg(&cfg)
+                    .arg("--control")
+                    .arg(self.file(&format!("{node}.sock")));
+            }
+            Kind::Keepalived => {
+                cmd.args([KEEPALIVED, "-n", "-l", "-D", "-P", "-R", "-f"])
+                    .arg(&cfg)
+                    .arg("-p")
+                    .arg(self.file(&format!("{tag}.pid")))
+                    .arg("-r")
+                    .arg(&vrrp_pid)
+                    .arg("-c")
+                    .arg(self.file(&format!("{tag}.check.pid")));
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start daemon");
+        self.procs.push((
+            node.to_string(),
+            Proc {
+                kind,
+                child,
+                log,
+                vrrp_pid,
+            },
+        ));
+    }
+
+    fn proc(&mut self, node: &str) -> &mut Proc {
+        &mut self
+            .procs
+            .iter_mut()
+            .rev()
+            .find(|(n, _)| n == node)
+            .expect("a daemon on that node")
+            .1
+    }
+
+    fn log(&mut self, node: &str) -> String {
+        self.proc(node).log()
+    }
+
+    fn has_vip(&self, node: &str, vip: &str) -> bool {
+        let out = Command::new("ip")
+            .args(["-n", &self.ns(node), "addr", "show", "dev", "eth0"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.contains(&format!(" {vip}/"))
+    }
+
+    /// A TCP connection attempt from the client to VIP port 9 is answered (accepted or
+    /// refused: either way the VIP's holder replied) within 300 ms.
+    fn client_reaches(&self, vip: &str) -> bool {
+        let ns = PathBuf::from("/run/netns").join(self.ns("c"));
+        let addr = std::net::SocketAddr::new(vip.parse().expect("VIP"), 9);
+        std::thread::spawn(move || {
+            let Ok(f) = std::fs::File::open(&ns) else {
+                return false;
+            };
+            // SAFETY: setns on a valid namespace fd; it only affects this new thread.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) } != 0
+            {
+                return false;
+            }
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+            }
+        })
+        .join()
+        .unwrap_or(false)
+    }
+
+    /// The last state a node's daemon logged (keepalived's words; rvsd logs the same).
+    fn state(&mut self, node: &str) -> Option<&'static str> {
+        let log = self.log(node);
+        let m = log.rfind("Entering MASTER STATE");
+        let b = log.rfind("Entering BACKUP STATE");
+        let f = log.rfind("Entering FAULT STATE");
+        [(m, "MASTER"), (b, "BACKUP"), (f, "FAULT")]
+            .into_iter()
+            .filter_map(|(p, s)| p.map(|p| (p, s)))
+            .max()
+            .map(|(_, s)| s)
+    }
+
+    /// rvsd's view through `rvs ctl --status`.
+    fn rvsd_status(&self, node: &str) -> String {
+        let out = Command::new(RVS)
+            .args(["ctl", "--status", "--control"])
+            .arg(self.file(&format!("{node}.sock")))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out
+    }
+
+    /// Wait until `node` is MASTER with the VIP and `other` is BACKUP without it.
+    fn settle(&mut self, master: &str, backup: &str, vip: &str, d: Duration) {
+        let ok = wait_until(d, || {
+            self.has_vip(master, vip)
+                && !self.has_vip(backup, vip)
+                && self.state(master) == Some("MASTER")
+                && self.state(backup) == Some("BACKUP")
+        });
+        assert!(
+            ok.is_some(),
+            "{master} MASTER / {backup} BACKUP not reached\n--- {master}:\n{}\n--- {backup}:\n{}",
+            self.log(master),
+            self.log(backup)
+        );
+    }
+
+    /// The roles stay put for `d`.
+    fn stays(&mut self, master: &str, backup: &str, vip: &str, d: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < d {
+            assert!(self.has_vip(master, vip), "{master} lost the VIP");
+            assert!(!self.has_vip(backup, vip), "{backup} took the VIP");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.state(master), Some("MASTER"));
+        assert_eq!(self.state(backup), Some("BACKUP"));
+    }
+
+    /// Kill `node` (SIGKILL, link down) and time the takeover by `other`.
+    fn kill_and_time(&mut self, node: &str, other: &str, vip: &str, bound: Duration) -> Duration {
+        let ns = self.ns(node);
+        let t = Instant::now();
+        self.proc(node).signal(libc::SIGKILL);
+        must(&["ip", "-n", &ns, "link", "set", "eth0", "down"]);
+        let took = self.time_takeover(other, vip, t, bound);
+        self.proc(node).reap(Duration::from_secs(5));
+        took
+    }
+
+    fn time_takeover(&mut self, other: &str, vip: &str, t: Instant, bound: Duration) -> Duration {
+        let ok = wait_until(bound + Duration::from_secs(3), || {
+            self.has_vip(other, vip) && self.client_reaches(vip)
+        });
+        let took = t.elapsed();
+        assert!(
+            ok.is_some(),
+            "no takeover by {other}\n--- {other}:\n{}",
+            self.log(other)
+        );
+        took
+    }
+
+    /// SIGTERM `node` and time the takeover by `other`.
+    fn stop_and_time(&mut self, node: &str, other: &str, vip: &str, bound: Duration) -> Duration {
+        let t = Instant::now();
+        self.proc(node).signal(libc::SIGTERM);
+        let took = self.time_takeover(other, vip, t, bound);
+        self.proc(node).reap(Duration::from_secs(5));
+        took
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for (_, p) in &mut self.procs {
+            if let Ok(None) = p.child.try_wait() {
+                p.signal(libc::SIGTERM);
+                p.reap(Duration::from_secs(3));
+            }
+        }
+        for node in ["a", "b", "c", "w"] {
+            sh(&["ip", "netns", "del", &self.ns(node)]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn inst(prio: u8, extra: &str) -> String {
+    format!(
+        "    virtual_router_id 51\n    priority {prio}\n    advert_int 1\n    authentication {{\n        auth_type PASS\n        auth_pass rvs-test\n    }}\n    virtual_ipaddress {{\n        {VIP4}/24\n    }}\n{extra}"
+    )
+}
+
+/// Master_Down_Interval of a v2 backup at `prio` with advert_int 1, plus 0.5 s.
+fn bound(prio: u8) -> Duration {
+    Duration::from_millis(3000 + (256 - u64::from(prio)) * 1000 / 256 + 500)
+}
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[test]
+fn rvsd_master_keepalived_backup_then_takeovers() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    lan.start("b", Kind::Keepalived, &inst(100, ""));
+    lan.start("a", Kind::Rvsd, &inst(150, ""));
+    // (a) rvsd with the higher priority is MASTER, keepalived BACKUP.
+    lan.settle("a", "b", VIP4, SETTLE);
+    lan.stays("a", "b", VIP4, Duration::from_secs(3));
+    assert!(lan.client_reaches(VIP4));
+    let st = lan.rvsd_status("a");
+    assert!(st.contains("\"MASTER\""), "{st}");
+    assert!(!lan.log("b").contains("invalid"), "{}", lan.log("b"));
+    // (c) SIGTERM: priority 0, keepalived takes over after Skew_Time only.
+    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
+    eprintln!("TAKEOVER keepalived after rvsd SIGTERM (priority 0): {took:?}");
+    assert!(
+        lan.log("b")
+            .contains("Backup received priority 0 advertisement")
+    );
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert!(!lan.has_vip("a", VIP4), "rvsd removed its VIP on exit");
+    // (d) preempt: rvsd coming back with the higher priority takes over again.
+    lan.start("a", Kind::Rvsd, &inst(150, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    // (c) SIGKILL rvsd: keepalived takes over within Master_Down_Interval + 0.5 s.
+    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
+    eprintln!(
+        "TAKEOVER keepalived after rvsd SIGKILL: {took:?} (bound {:?})",
+        bound(100)
+    );
+    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+}
+
+#[test]
+fn keepalived_master_rvsd_backup_then_takeovers() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    lan.start("a", Kind::Keepalived, &inst(150, ""));
+    lan.start("b", Kind::Rvsd, &inst(100, ""));
+    // (b) keepalived with the higher priority is MASTER, rvsd BACKUP.
+    lan.settle("a", "b", VIP4, SETTLE);
+    lan.stays("a", "b", VIP4, Duration::from_secs(3));
+    let st = lan.rvsd_status("b");
+    assert!(st.contains("\"BACKUP\""), "{st}");
+    // (c) SIGTERM keepalived: rvsd takes over after Skew_Time.
+    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
+    eprintln!("TAKEOVER rvsd after keepalived SIGTERM (priority 0): {took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    // (d) keepalived back with priority 150 preempts rvsd.
+    lan.start("a", Kind::Keepalived, &inst(150, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    // (c) SIGKILL keepalived: rvsd takes over within the bound.
+    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
+    eprintln!(
+        "TAKEOVER rvsd after keepalived SIGKILL: {took:?} (bound {:?})",
+        bound(100)
+    );
+    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+}
+
+#[test]
+fn nopreempt_with_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    // keepalived (100) is master alone; rvsd (150, nopreempt) joins and stays BACKUP.
+    lan.start("b", Kind::Keepalived, &inst(100, ""));
+    assert!(
+        wait_until(SETTLE, || lan.has_vip("b", VIP4)).is_some(),
+        "keepalived alone becomes master"
+    );
+    lan.start(
+        "a",
+        Kind::Rvsd,
+        &inst(150, "    state BACKUP\n    nopreempt\n"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    lan.stays("b", "a", VIP4, Duration::from_secs(6));
+    // And the reverse: rvsd (100) master alone, keepalived (150, nopreempt) stays BACKUP.
+    let mut lan = Lan::up();
+    lan.start("a", Kind::Rvsd, &inst(100, ""));
+    assert!(wait_until(SETTLE, || lan.has_vip("a", VIP4)).is_some());
+    lan.start(
+        "b",
+        Kind::Keepalived,
+        &inst(150, "    state BACKUP\n    nopreempt\n"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    lan.stays("a", "b", VIP4, Duration::from_secs(6));
+}
+
+#[test]
+fn auth_mismatch_is_ignored_and_logged() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    lan.start("b", Kind::Keepalived, &inst(100, ""));
+    let other = inst(150, "").replace("rvs-test", "other-pw");
+    lan.start("a", Kind::Rvsd, &other);
+    // Both ignore each other: both end up MASTER, as keepalived would.
+    let ok = wait_until(SETTLE, || lan.has_vip("a", VIP4) && lan.has_vip("b", VIP4));
+    assert!(ok.is_some(), "{}\n{}", lan.log("a"), lan.log("b"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lan.has_vip("a", VIP4) && lan.has_vip("b", VIP4));
+    let log = lan.log("a");
+    assert!(log.contains("authentication mismatch"), "{log}");
+    assert!(lan.log("b").contains("invalid passwd"), "{}", lan.log("b"));
+}
+
+#[test]
+fn two_rvsd_election_takeover_preempt_nopreempt() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    lan.start("a", Kind::Rvsd, &inst(150, ""));
+    lan.start("b", Kind::Rvsd, &inst(100, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    lan.stays("a", "b", VIP4, Duration::from_secs(2));
+    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
+    eprintln!("TAKEOVER rvsd after rvsd SIGTERM (priority 0): {took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    lan.start("a", Kind::Rvsd, &inst(150, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
+    eprintln!(
+        "TAKEOVER rvsd after rvsd SIGKILL: {took:?} (bound {:?})",
+        bound(100)
+    );
+    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+    // nopreempt: a comes back (link up again) with 150 and stays BACKUP.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.start(
+        "a",
+        Kind::Rvsd,
+        &inst(150, "    state BACKUP\n    nopreempt\n"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    lan.stays("b", "a", VIP4, Duration::from_secs(6));
+}
+
+#[test]
+fn ipv6_v3_rvsd_and_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    let six = |prio: u8| {
+        format!(
+            "    virtual_router_id 52\n    priority {prio}\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP6}/64\n    }}\n"
+        )
+    };
+    lan.start("b", Kind::Keepalived, &six(100));
+    lan.start("a", Kind::Rvsd, &six(150));
+    lan.settle("a", "b", VIP6, SETTLE);
+    lan.stays("a", "b", VIP6, Duration::from_secs(3));
+    assert!(lan.client_reaches(VIP6));
+    let took = lan.kill_and_time("a", "b", VIP6, bound(100));
+    eprintln!("TAKEOVER keepalived after rvsd SIGKILL (IPv6, v3): {took:?}");
+    assert!(took <= bound(100), "{took:?}");
+    // The reverse: rvsd takes the IPv6 VIP over from a killed keepalived.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.start("a", Kind::Rvsd, &six(50));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!lan.has_vip("a", VIP6));
+    let took = lan.kill_and_time("b", "a", VIP6, bound(50));
+    eprintln!("TAKEOVER rvsd after keepalived SIGKILL (IPv6, v3): {took:?}");
+    assert!(took <= bound(50), "{took:?}");
+}
