@@ -335,13 +335,12 @@ impl Lan {
 
     /// rvsd's view through `rvs ctl --status`.
     fn rvsd_status(&self, node: &str) -> String {
-        let out = Command::new(RVS)
+        Command::new(RVS)
             .args(["ctl", "--status", "--control"])
             .arg(self.file(&format!("{node}.sock")))
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        out
+            .unwrap_or_default()
     }
 
     /// Wait until `node` is MASTER with the VIP and `other` is BACKUP without it.
