@@ -21,7 +21,7 @@ mod neigh;
 mod rt;
 mod watch;
 
-pub use addr::{add_address, del_address};
+pub use addr::{AddrOptions, add_address, add_address_with, del_address};
 pub use error::NetlinkError;
 pub use link::{LinkInfo, RouteInfo, build_routes, link, routes};
 pub use neigh::{NeighCache, RESOLVE_INTERVAL};
