@@ -619,3 +619,125 @@ fn ipv6_v3_rvsd_and_keepalived() {
     eprintln!("TAKEOVER rvsd after keepalived SIGKILL (IPv6, v3): {took:?}");
     assert!(took <= bound(50), "{took:?}");
 }
+
+#[test]
+fn rvsd_track_script_notify_fault_and_reload() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    let ok = lan.file("ok");
+    let notify_log = lan.file("notify.log");
+    let notify = lan.file("notify.sh");
+    std::fs::write(&ok, "").unwrap();
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", notify_log.display()),
+    )
+    .unwrap();
+    let conf = |prio1: u8| {
+        format!(
+            r#"vrrp_script chk {{
+    script "/usr/bin/test -e {ok}"
+    interval 1
+    weight -60
+    fall 1
+    rise 1
+}}
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority {prio1}
+    advert_int 1
+    authentication {{
+        auth_type PASS
+        auth_pass rvs-test
+    }}
+    virtual_ipaddress {{
+        {VIP4}/24 label eth0:vip
+    }}
+    track_script {{
+        chk
+    }}
+    notify "/bin/sh {notify}"
+}}
+vrrp_instance VI_2 {{
+    interface eth0
+    virtual_router_id 52
+    priority 150
+    advert_int 1
+    virtual_ipaddress {{
+        198.18.0.200/24
+    }}
+}}
+"#,
+            ok = ok.display(),
+            notify = notify.display()
+        )
+    };
+    lan.start("b", Kind::Keepalived, &inst(100, ""));
+    lan.start_conf("a", Kind::Rvsd, &conf(150));
+    lan.settle("a", "b", VIP4, SETTLE);
+    let addrs = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-n", &lan.ns("a"), "addr", "show", "dev", "eth0"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(addrs.contains("eth0:vip"), "label: {addrs}");
+    let notes = || std::fs::read_to_string(&notify_log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(3), || notes()
+            .contains("INSTANCE VI_1 MASTER 150"))
+        .is_some(),
+        "{}",
+        notes()
+    );
+    // The script fails: 150 - 60 = 90 < 100, keepalived preempts.
+    std::fs::remove_file(&ok).unwrap();
+    lan.settle("b", "a", VIP4, SETTLE);
+    assert!(
+        wait_until(Duration::from_secs(3), || notes()
+            .contains("INSTANCE VI_1 BACKUP 90"))
+        .is_some(),
+        "{}",
+        notes()
+    );
+    // It succeeds again: 150, rvsd preempts.
+    std::fs::write(&ok, "").unwrap();
+    lan.settle("a", "b", VIP4, SETTLE);
+    // The interface goes down: FAULT, keepalived takes over; up again: rvsd is back.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "down"]);
+    assert!(
+        wait_until(Duration::from_secs(3), || lan
+            .rvsd_status("a")
+            .contains("\"FAULT\""))
+        .is_some(),
+        "{}",
+        lan.rvsd_status("a")
+    );
+    assert!(!lan.has_vip("a", VIP4));
+    assert!(wait_until(SETTLE, || lan.has_vip("b", VIP4)).is_some());
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.settle("a", "b", VIP4, SETTLE);
+    assert!(notes().contains("INSTANCE VI_1 FAULT"), "{}", notes());
+    // SIGHUP with VI_1 at priority 50: VI_1 restarts (resigning with priority 0) and
+    // keepalived takes over; VI_2, unchanged, stays MASTER without a transition.
+    assert!(wait_until(SETTLE, || lan.has_vip("a", "198.18.0.200")).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    let vi2_before = lan.log("a").matches("(VI_2) Entering").count();
+    std::fs::write(lan.file("a0.conf"), conf(50)).unwrap();
+    lan.proc("a").signal(libc::SIGHUP);
+    let took = lan.time_takeover("b", VIP4, Instant::now(), bound(100));
+    eprintln!("TAKEOVER keepalived after rvsd reload to a lower priority: {took:?}");
+    lan.settle("b", "a", VIP4, SETTLE);
+    let log = lan.log("a");
+    assert!(log.contains("(VI_1) sent 0 priority"), "{log}");
+    assert_eq!(log.matches("(VI_2) Entering").count(), vi2_before, "{log}");
+    assert!(lan.has_vip("a", "198.18.0.200"));
+    let st = lan.rvsd_status("a");
+    assert!(st.contains("\"priority\": 50"), "{st}");
+}

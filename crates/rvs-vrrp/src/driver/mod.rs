@@ -657,7 +657,15 @@ impl Loop {
 }
 
 fn add_vip(v: &VipSpec) -> Result<bool, rvs_netlink::NetlinkError> {
-    rvs_netlink::add_address(&v.dev, v.addr, v.plen)
+    let opts = rvs_netlink::AddrOptions {
+        label: v.label.clone(),
+        scope: v.scope_number(),
+        broadcast: match v.brd {
+            Some(IpAddr::V4(b)) => Some(b),
+            _ => None,
+        },
+    };
+    rvs_netlink::add_address_with(&v.dev, v.addr, v.plen, &opts)
 }
 
 fn garp(v: &VipSpec, repeat: u32) -> std::io::Result<()> {

@@ -22,6 +22,8 @@ pub struct VipSpec {
     pub label: Option<String>,
     /// `scope`.
     pub scope: Option<String>,
+    /// `brd`.
+    pub brd: Option<IpAddr>,
     /// Carried in adverts (`virtual_ipaddress`, not `virtual_ipaddress_excluded`).
     pub advertised: bool,
 }
@@ -135,6 +137,7 @@ fn instance(c: &Config, v: &VrrpInstance) -> InstanceSpec {
         dev: x.dev.clone().unwrap_or_else(|| interface.clone()),
         label: x.label.clone(),
         scope: x.scope.clone(),
+        brd: x.brd,
         advertised,
     };
     let mut vips: Vec<VipSpec> = v.virtual_ipaddress.iter().map(|x| vip(x, true)).collect();
@@ -212,6 +215,22 @@ fn instance(c: &Config, v: &VrrpInstance) -> InstanceSpec {
     }
 }
 
+impl VipSpec {
+    /// The scope as a number (`global`, `site`, `link`, `host`, `nowhere` or a number);
+    /// `None` for an unknown name.
+    pub fn scope_number(&self) -> Option<u8> {
+        let s = self.scope.as_deref()?;
+        match s {
+            "global" | "universe" => Some(0),
+            "site" => Some(200),
+            "link" => Some(253),
+            "host" => Some(254),
+            "nowhere" => Some(255),
+            n => n.parse().ok(),
+        }
+    }
+}
+
 impl VrrpSpec {
     /// The VRRP part of `c` (empty when it has no `vrrp_instance`).
     pub fn from_config(c: &Config) -> VrrpSpec {
@@ -269,7 +288,7 @@ vrrp_instance VI_1 {
     authentication { auth_type PASS
         auth_pass 123456789 }
     virtual_ipaddress {
-        198.18.0.100/24 dev eth2 label eth2:vip
+        198.18.0.100/24 dev eth2 scope link label eth2:vip
     }
     virtual_ipaddress_excluded { 198.18.0.200 }
     track_interface { eth3 weight 10 }
@@ -303,6 +322,7 @@ vrrp_sync_group G { group { VI_1 VI_6 } }
         assert_eq!(i.vips.len(), 2);
         assert_eq!(i.vips[0].dev, "eth2");
         assert_eq!(i.vips[0].label.as_deref(), Some("eth2:vip"));
+        assert_eq!(i.vips[0].scope_number(), Some(253));
         assert_eq!(i.vips[1].dev, "eth1");
         assert_eq!(
             i.params.tracks,
