@@ -741,3 +741,32 @@ vrrp_instance VI_2 {{
     let st = lan.rvsd_status("a");
     assert!(st.contains("\"priority\": 50"), "{st}");
 }
+
+#[test]
+fn unicast_peers_with_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    let uni = |me: u8, peer: u8| {
+        format!(
+            "    unicast_src_ip 198.18.0.{me}\n    unicast_peer {{\n        198.18.0.{peer}\n    }}\n"
+        )
+    };
+    lan.start("b", Kind::Keepalived, &inst(100, &uni(2, 1)));
+    lan.start("a", Kind::Rvsd, &inst(150, &uni(1, 2)));
+    lan.settle("a", "b", VIP4, SETTLE);
+    lan.stays("a", "b", VIP4, Duration::from_secs(3));
+    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
+    eprintln!("TAKEOVER keepalived after rvsd SIGKILL (unicast): {took:?}");
+    assert!(took <= bound(100), "{took:?}");
+    // rvsd as the unicast backup of keepalived.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.start("a", Kind::Rvsd, &inst(50, &uni(1, 2)));
+    std::thread::sleep(Duration::from_secs(2));
+    lan.stays("b", "a", VIP4, Duration::from_secs(3));
+    let took = lan.stop_and_time("b", "a", VIP4, bound(50));
+    eprintln!("TAKEOVER rvsd after keepalived SIGTERM (unicast): {took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+}

@@ -184,8 +184,13 @@ fn instance(c: &Config, v: &VrrpInstance) -> InstanceSpec {
             .filter(|x| x.advertised)
             .map(|x| x.addr)
             .collect(),
-        preempt: !v.nopreempt,
-        preempt_delay: v.preempt_delay.as_millis() as u64,
+        // keepalived clears nopreempt and preempt_delay with `state MASTER`.
+        preempt: !v.nopreempt || v.state == Some(VrrpState::Master),
+        preempt_delay: if v.state == Some(VrrpState::Master) {
+            0
+        } else {
+            v.preempt_delay.as_millis() as u64
+        },
         primary: src_ip.unwrap_or(if v6 {
             IpAddr::from([0u16; 8])
         } else {
@@ -294,6 +299,7 @@ vrrp_instance VI_1 {
     track_interface { eth3 weight 10 }
     track_script { chk }
     nopreempt
+    preempt_delay 5
     notify "/usr/local/bin/n.sh"
 }
 vrrp_instance VI_6 {
@@ -313,7 +319,6 @@ vrrp_sync_group G { group { VI_1 VI_6 } }
         assert_eq!(i.params.priority, 150);
         assert_eq!(i.params.interval_cs, 100);
         assert_eq!(i.params.auth, Auth::pass("12345678"));
-        assert!(!i.params.preempt);
         assert_eq!(i.params.garp_delay, 2000);
         assert_eq!(
             i.params.vips,
@@ -344,5 +349,15 @@ vrrp_sync_group G { group { VI_1 VI_6 } }
         assert_eq!(s.scripts.len(), 1);
         assert_eq!((s.scripts[0].rise, s.scripts[0].fall), (3, 2));
         assert_eq!(s.groups[0].members, vec!["VI_1", "VI_6"]);
+        // VI_1 has state MASTER: keepalived ignores its nopreempt.
+        assert!(i.params.preempt);
+    }
+
+    #[test]
+    fn state_master_without_priority_is_the_owner() {
+        let text = "vrrp_instance A {\n interface eth0\n state MASTER\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.100\n }\n}\n";
+        let r = rvs_config::keepalived::check_str("k.conf", text);
+        let s = VrrpSpec::from_config(&r.config.unwrap());
+        assert_eq!(s.instances[0].params.priority, 255);
     }
 }
