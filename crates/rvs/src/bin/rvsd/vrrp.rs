@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rvs_config::keepalived::model::Config;
+use rvs_config::keepalived::model::{AuthType, Config};
 use rvs_vrrp::driver::{InstanceStatus, Vrrp as Driver, VrrpSpec};
 use rvs_vrrp::machine::State;
 
@@ -58,6 +58,17 @@ pub fn start(config: Option<&Config>) -> Vrrp {
 impl Vrrp {
     /// Apply `config`'s VRRP part (start, restart changed instances, or stop).
     pub fn reload(&mut self, config: &Config) {
+        for v in &config.vrrp_instances {
+            if v.use_vmac.is_some() {
+                tracing::warn!(instance = %v.name, "use_vmac is not supported: the VIPs go on the interface itself");
+            }
+            if v.authentication
+                .as_ref()
+                .is_some_and(|a| a.kind == AuthType::Ah)
+            {
+                tracing::warn!(instance = %v.name, "auth_type AH is not supported: adverts go without authentication");
+            }
+        }
         let spec = VrrpSpec::from_config(config);
         match (&self.0, spec.instances.is_empty()) {
             (None, true) => {}
