@@ -770,3 +770,83 @@ fn unicast_peers_with_keepalived() {
     eprintln!("TAKEOVER rvsd after keepalived SIGTERM (unicast): {took:?}");
     assert!(took < Duration::from_millis(2000), "{took:?}");
 }
+
+#[test]
+fn sync_group_with_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    const VIP_B: &str = "198.18.0.200";
+    // rvsd's VI_2 tracks a spare interface (weight 0: down means FAULT).
+    must(&[
+        "ip",
+        "-n",
+        &lan.ns("a"),
+        "link",
+        "add",
+        "dum0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "dum1",
+    ]);
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "dum1", "up"]);
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "dum0", "up"]);
+    let conf = |prio: u8, track: &str| {
+        format!(
+            r#"vrrp_sync_group G {{
+    group {{
+        VI_1
+        VI_2
+    }}
+}}
+vrrp_instance VI_1 {{
+    interface eth0
+{i1}}}
+vrrp_instance VI_2 {{
+    interface eth0
+    virtual_router_id 52
+    priority {prio}
+    advert_int 1
+    virtual_ipaddress {{
+        {VIP_B}/24
+    }}
+{track}}}
+"#,
+            i1 = inst(prio, "")
+        )
+    };
+    lan.start_conf("b", Kind::Keepalived, &conf(100, ""));
+    lan.start_conf(
+        "a",
+        Kind::Rvsd,
+        &conf(150, "    track_interface {\n        dum0\n    }\n"),
+    );
+    lan.settle("a", "b", VIP4, SETTLE);
+    assert!(
+        wait_until(SETTLE, || lan.has_vip("a", VIP_B)
+            && !lan.has_vip("b", VIP_B))
+        .is_some()
+    );
+    // VI_2's tracked interface loses its carrier: VI_2 FAULT, and VI_1 with it; keepalived
+    // takes both over.
+    let t = Instant::now();
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "dum1", "down"]);
+    let took = lan.time_takeover("b", VIP4, t, bound(100));
+    assert!(wait_until(SETTLE, || lan.has_vip("b", VIP_B)).is_some());
+    eprintln!("TAKEOVER keepalived after rvsd sync group FAULT: {took:?}");
+    assert!(!lan.has_vip("a", VIP4) && !lan.has_vip("a", VIP_B));
+    let st = lan.rvsd_status("a");
+    assert_eq!(st.matches("\"FAULT\"").count(), 2, "{st}");
+    // Back up: both return to rvsd (preempt).
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "dum1", "up"]);
+    lan.settle("a", "b", VIP4, SETTLE);
+    assert!(
+        wait_until(SETTLE, || lan.has_vip("a", VIP_B)
+            && !lan.has_vip("b", VIP_B))
+        .is_some()
+    );
+}
