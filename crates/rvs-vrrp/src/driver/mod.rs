@@ -620,6 +620,16 @@ impl Loop {
                     Err(e) => tracing::warn!(script = %s.name, "cannot start: {e}"),
                 }
             }
+            // The new runners report changes from their initial verdict: kept instances
+            // start from it too.
+            let states: Vec<(String, bool)> = self
+                .script_state
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            for (name, ok) in states {
+                self.on_script(&name, ok);
+            }
         }
         // Start the new instances: sockets, link and track state, then Start.
         for k in fresh {
