@@ -21,6 +21,8 @@ const RVS: &str = env!("CARGO_BIN_EXE_rvs");
 const KEEPALIVED: &str = "/usr/sbin/keepalived";
 const VIP4: &str = "198.18.0.100";
 const VIP6: &str = "fd00:18::100";
+/// rvsd's HTTP API inside each router namespace.
+const API: &str = "127.0.0.1:9180";
 
 fn privileged(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -243,6 +245,7 @@ impl Lan {
                 cmd.arg(RVSD)
                     .arg("-f")
                     .arg(&cfg)
+                    .args(["--api", API, "--api-public-read"])
                     .arg("--control")
                     .arg(self.file(&format!("{node}.sock")));
             }
@@ -331,6 +334,37 @@ impl Lan {
             .filter_map(|(p, s)| p.map(|p| (p, s)))
             .max()
             .map(|(_, s)| s)
+    }
+
+    /// GET `path` from rvsd's HTTP API in `node`'s namespace: the body.
+    fn api_get(&self, node: &str, path: &str) -> String {
+        let ns = PathBuf::from("/run/netns").join(self.ns(node));
+        let path = path.to_string();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let f = std::fs::File::open(&ns).ok()?;
+            // SAFETY: setns on a valid namespace fd; it only affects this new thread.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) } != 0
+            {
+                return None;
+            }
+            let mut s =
+                std::net::TcpStream::connect_timeout(&API.parse().ok()?, Duration::from_secs(2))
+                    .ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out)
+        })
+        .join()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
     }
 
     /// rvsd's view through `rvs ctl --status`.
@@ -452,6 +486,13 @@ fn rvsd_master_keepalived_backup_then_takeovers() {
     assert!(lan.client_reaches(VIP4));
     let st = lan.rvsd_status("a");
     assert!(st.contains("\"MASTER\""), "{st}");
+    // The HTTP API (and so the status page) shows the instance.
+    let api = lan.api_get("a", "/api/v1/vrrp");
+    assert!(
+        api.contains("\"name\":\"VI_1\"") && api.contains("\"state\":\"MASTER\""),
+        "{api}"
+    );
+    assert!(api.contains("\"priority\":150"), "{api}");
     assert!(!lan.log("b").contains("invalid"), "{}", lan.log("b"));
     // (c) SIGTERM: priority 0, keepalived takes over after Skew_Time only.
     let took = lan.stop_and_time("a", "b", VIP4, bound(100));
@@ -488,6 +529,8 @@ fn keepalived_master_rvsd_backup_then_takeovers() {
     lan.stays("a", "b", VIP4, Duration::from_secs(3));
     let st = lan.rvsd_status("b");
     assert!(st.contains("\"BACKUP\""), "{st}");
+    let api = lan.api_get("b", "/api/v1/vrrp");
+    assert!(api.contains("\"state\":\"BACKUP\""), "{api}");
     // (c) SIGTERM keepalived: rvsd takes over after Skew_Time.
     let took = lan.stop_and_time("a", "b", VIP4, bound(100));
     eprintln!("TAKEOVER rvsd after keepalived SIGTERM (priority 0): {took:?}");
@@ -849,4 +892,39 @@ vrrp_instance VI_2 {{
             && !lan.has_vip("b", VIP_B))
         .is_some()
     );
+}
+
+#[test]
+fn v3_half_second_adverts_with_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    let v3 = |prio: u8| {
+        format!(
+            "    version 3\n    virtual_router_id 53\n    priority {prio}\n    advert_int 0.5\n    virtual_ipaddress {{\n        {VIP4}/24\n    }}\n"
+        )
+    };
+    // Master_Down_Interval of the priority-100 backup: 3 × 0.5 s + 156 × 50 / 256 cs.
+    let bound = Duration::from_millis(1500 + 304 + 500);
+    lan.start("b", Kind::Keepalived, &v3(100));
+    lan.start("a", Kind::Rvsd, &v3(150));
+    lan.settle("a", "b", VIP4, SETTLE);
+    lan.stays("a", "b", VIP4, Duration::from_secs(2));
+    let took = lan.kill_and_time("a", "b", VIP4, bound);
+    eprintln!(
+        "TAKEOVER keepalived after rvsd SIGKILL (v3, advert_int 0.5): {took:?} (bound {bound:?})"
+    );
+    assert!(took <= bound, "{took:?}");
+    // rvsd (100) learns keepalived's (150) interval and takes over as fast.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.start("a", Kind::Rvsd, &v3(100));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!lan.has_vip("a", VIP4));
+    let took = lan.kill_and_time("b", "a", VIP4, bound);
+    eprintln!(
+        "TAKEOVER rvsd after keepalived SIGKILL (v3, advert_int 0.5): {took:?} (bound {bound:?})"
+    );
+    assert!(took <= bound, "{took:?}");
 }
