@@ -928,3 +928,89 @@ fn v3_half_second_adverts_with_keepalived() {
     );
     assert!(took <= bound, "{took:?}");
 }
+
+#[test]
+fn use_vmac_with_keepalived() {
+    if !privileged("VRRP interop") {
+        return;
+    }
+    let _g = lock();
+    let mut lan = Lan::up();
+    let vmac_has_vip = |lan: &Lan, node: &str| {
+        let out = Command::new("ip")
+            .args(["-n", &lan.ns(node), "addr", "show", "dev", "vrrp.51"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.contains(&format!(" {VIP4}/")) && out.contains("00:00:5e:00:01:33")
+    };
+    let client_mac = |lan: &Lan| {
+        Command::new("ip")
+            .args(["-n", &lan.ns("c"), "neigh", "show", VIP4])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    // Replies from the VIP leave through eth0 (its /24 route); with the default
+    // arp_announce 0 the kernel's ARP request for the client would carry the VIP as sender
+    // with eth0's MAC and overwrite the client's entry. Directors set arp_announce 2.
+    for node in ["a", "b"] {
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &lan.ns(node),
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.eth0.arp_announce=2",
+        ]);
+    }
+    lan.start("b", Kind::Keepalived, &inst(100, "    use_vmac\n"));
+    lan.start("a", Kind::Rvsd, &inst(150, "    use_vmac\n"));
+    let ok = wait_until(SETTLE, || {
+        vmac_has_vip(&lan, "a") && !vmac_has_vip(&lan, "b") && lan.state("b") == Some("BACKUP")
+    });
+    assert!(ok.is_some(), "{}\n{}", lan.log("a"), lan.log("b"));
+    assert!(lan.client_reaches(VIP4));
+    assert!(
+        client_mac(&lan).contains("00:00:5e:00:01:33"),
+        "{}",
+        client_mac(&lan)
+    );
+    let t = Instant::now();
+    lan.proc("a").signal(libc::SIGKILL);
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "down"]);
+    let ok = wait_until(bound(100) + Duration::from_secs(2), || {
+        vmac_has_vip(&lan, "b") && lan.client_reaches(VIP4)
+    });
+    let took = t.elapsed();
+    assert!(ok.is_some(), "{}", lan.log("b"));
+    eprintln!("TAKEOVER keepalived after rvsd SIGKILL (use_vmac): {took:?}");
+    assert!(took <= bound(100), "{took:?}");
+    // The client's neighbour entry never had to change: the MAC moved with the VIP.
+    assert!(
+        client_mac(&lan).contains("00:00:5e:00:01:33"),
+        "{}",
+        client_mac(&lan)
+    );
+    lan.proc("a").reap(Duration::from_secs(3));
+    // rvsd as the backup takes the virtual MAC over from keepalived, and removes its
+    // VMAC interface when it stops.
+    must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
+    lan.start("a", Kind::Rvsd, &inst(50, "    use_vmac\n"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!vmac_has_vip(&lan, "a"));
+    let t = Instant::now();
+    lan.proc("b").signal(libc::SIGTERM);
+    let ok = wait_until(bound(50), || {
+        vmac_has_vip(&lan, "a") && lan.client_reaches(VIP4)
+    });
+    assert!(ok.is_some(), "{}", lan.log("a"));
+    eprintln!(
+        "TAKEOVER rvsd after keepalived SIGTERM (use_vmac): {:?}",
+        t.elapsed()
+    );
+    lan.proc("a").signal(libc::SIGTERM);
+    lan.proc("a").reap(Duration::from_secs(5));
+    assert!(!sh(&["ip", "-n", &lan.ns("a"), "link", "show", "vrrp.51"]));
+}

@@ -338,8 +338,19 @@ impl Loop {
         let Some(src) = primary(spec) else {
             return;
         };
+        let send_if = match &spec.vmac {
+            Some(vmac) => {
+                if let Err(e) = setup_vmac(&spec.interface, vmac, spec.params.vrid) {
+                    tracing::warn!(instance = %spec.params.name, interface = %vmac, "cannot set up the virtual MAC interface: {e}");
+                    return;
+                }
+                vmac.clone()
+            }
+            None => spec.interface.clone(),
+        };
         match Link::open(
             &spec.interface,
+            &send_if,
             src,
             spec.group,
             !spec.unicast_peers.is_empty(),
@@ -440,6 +451,11 @@ impl Loop {
             }
             Action::Stopped => {
                 tracing::info!(instance = %name, "({name}) stopped");
+                if let Some(vmac) = &spec.vmac
+                    && let Err(e) = rvs_netlink::del_link(vmac)
+                {
+                    tracing::warn!(instance = %name, interface = %vmac, "cannot remove the virtual MAC interface: {e}");
+                }
                 self.notify(i, State::Init);
             }
             Action::Ignored { src, why } => {
@@ -664,6 +680,26 @@ impl Loop {
         }
         self.publish();
     }
+}
+
+/// keepalived's `use_vmac`: macvlan `vmac` (private mode, 00:00:5e:00:01:VRID) on
+/// `base`, and the sysctls keepalived sets so that only the VMAC answers ARP for the VIPs
+/// (`vrrp_if_config.c`).
+fn setup_vmac(base: &str, vmac: &str, vrid: u8) -> std::io::Result<()> {
+    rvs_netlink::add_macvlan(base, vmac, [0, 0, 0x5e, 0, 1, vrid])
+        .map_err(std::io::Error::other)?;
+    let set = |ifname: &str, key: &str, val: &str| {
+        let path = format!("/proc/sys/net/ipv4/conf/{ifname}/{key}");
+        if let Err(e) = std::fs::write(&path, val) {
+            tracing::warn!("cannot set {path}: {e}");
+        }
+    };
+    set(vmac, "arp_ignore", "1");
+    set(vmac, "accept_local", "1");
+    set(vmac, "rp_filter", "0");
+    set(base, "arp_ignore", "1");
+    set(base, "arp_filter", "1");
+    Ok(())
 }
 
 fn add_vip(v: &VipSpec) -> Result<bool, rvs_netlink::NetlinkError> {

@@ -103,9 +103,17 @@ pub struct Link {
 }
 
 impl Link {
-    /// Open the sockets on `ifname` for the family of `src`; join `group` unless unicast.
-    pub fn open(ifname: &str, src: IpAddr, group: IpAddr, unicast: bool) -> io::Result<Link> {
-        let index = ifindex(ifname)?;
+    /// Open the sockets for the family of `src`: receiving on `ifname` (joined to `group`
+    /// unless unicast), sending out of `send_if` (the same, or a virtual-MAC interface).
+    pub fn open(
+        ifname: &str,
+        send_if: &str,
+        src: IpAddr,
+        group: IpAddr,
+        unicast: bool,
+    ) -> io::Result<Link> {
+        let rindex = ifindex(ifname)?;
+        let index = ifindex(send_if)?;
         let v6 = src.is_ipv6();
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let proto = Some(Protocol::from(i32::from(PROTO)));
@@ -113,25 +121,26 @@ impl Link {
         recv.bind_device(Some(ifname.as_bytes()))?;
         recv.set_nonblocking(true)?;
         let send = Socket::new(domain, Type::RAW, proto)?;
-        send.bind_device(Some(ifname.as_bytes()))?;
+        send.bind_device(Some(send_if.as_bytes()))?;
         send.set_nonblocking(true)?;
         // The sending socket never reads: keep its buffer small.
         send.set_recv_buffer_size(1)?;
         match (src, group) {
-            (IpAddr::V4(s), IpAddr::V4(g)) => {
+            (IpAddr::V4(_), IpAddr::V4(g)) => {
                 if !unicast {
-                    recv.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(index))?;
+                    recv.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(rindex))?;
                 }
                 send.bind(&SockAddr::from(SocketAddr::new(src, 0)))?;
                 send.set_multicast_ttl_v4(u32::from(TTL))?;
                 send.set_ttl_v4(u32::from(TTL))?;
                 send.set_multicast_loop_v4(false)?;
-                send.set_multicast_if_v4(&s)?;
+                // The bound device chooses the way out (IP_MULTICAST_IF by address would
+                // name the interface holding `src`, which a virtual-MAC interface is not).
                 send.set_tos_v4(0xc0)?;
             }
             (IpAddr::V6(s), IpAddr::V6(g)) => {
                 if !unicast {
-                    recv.join_multicast_v6(&g, index)?;
+                    recv.join_multicast_v6(&g, rindex)?;
                 }
                 setsockopt_int(
                     recv.as_raw_fd(),

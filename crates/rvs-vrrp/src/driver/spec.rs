@@ -73,6 +73,9 @@ pub struct InstanceSpec {
     pub initial_master: bool,
     /// Interface.
     pub interface: String,
+    /// `use_vmac`: the macvlan interface (named, else `vrrp.VRID`) with the virtual MAC
+    /// 00:00:5e:00:01:VRID that the VIPs go on and the adverts leave from (IPv4 only).
+    pub vmac: Option<String>,
     /// Every address it holds as master.
     pub vips: Vec<VipSpec>,
     /// Multicast group (unused with unicast peers).
@@ -131,10 +134,23 @@ fn instance(c: &Config, v: &VrrpInstance) -> InstanceSpec {
         .clone()
         .or_else(|| c.global.default_interface.clone())
         .unwrap_or_else(|| "eth0".into());
+    let v6_vips = v
+        .virtual_ipaddress
+        .first()
+        .is_some_and(|x| x.addr.is_ipv6());
+    let vmac = match &v.use_vmac {
+        Some(name) if !v6_vips => Some(if name.is_empty() {
+            format!("vrrp.{}", v.virtual_router_id)
+        } else {
+            name.clone()
+        }),
+        _ => None,
+    };
+    let vip_dev = vmac.clone().unwrap_or_else(|| interface.clone());
     let vip = |x: &rvs_config::keepalived::model::Vip, advertised: bool| VipSpec {
         addr: x.addr,
         plen: x.prefix,
-        dev: x.dev.clone().unwrap_or_else(|| interface.clone()),
+        dev: x.dev.clone().unwrap_or_else(|| vip_dev.clone()),
         label: x.label.clone(),
         scope: x.scope.clone(),
         brd: x.brd,
@@ -203,6 +219,7 @@ fn instance(c: &Config, v: &VrrpInstance) -> InstanceSpec {
         params,
         initial_master: v.state == Some(VrrpState::Master),
         interface,
+        vmac,
         vips,
         group,
         unicast_peers: v.unicast_peers.clone(),

@@ -59,8 +59,12 @@ impl Vrrp {
     /// Apply `config`'s VRRP part (start, restart changed instances, or stop).
     pub fn reload(&mut self, config: &Config) {
         for v in &config.vrrp_instances {
-            if v.use_vmac.is_some() {
-                tracing::warn!(instance = %v.name, "use_vmac is not supported: the VIPs go on the interface itself");
+            if v.use_vmac.is_some()
+                && v.virtual_ipaddress
+                    .first()
+                    .is_some_and(|x| x.addr.is_ipv6())
+            {
+                tracing::warn!(instance = %v.name, "use_vmac is supported for IPv4 only: the IPv6 VIPs go on the interface itself");
             }
             if v.authentication
                 .as_ref()
