@@ -524,9 +524,10 @@ fn keepalived_master_rvsd_backup_then_takeovers() {
     let mut lan = Lan::up();
     lan.start("a", Kind::Keepalived, &inst(150, ""));
     lan.start("b", Kind::Rvsd, &inst(100, ""));
-    // (b) keepalived with the higher priority is MASTER, rvsd BACKUP.
+    // (b) keepalived with the higher priority is MASTER, rvsd BACKUP (for longer than
+    // rvsd's Master_Down_Interval: it hears keepalived).
     lan.settle("a", "b", VIP4, SETTLE);
-    lan.stays("a", "b", VIP4, Duration::from_secs(3));
+    lan.stays("a", "b", VIP4, Duration::from_secs(5));
     let st = lan.rvsd_status("b");
     assert!(st.contains("\"BACKUP\""), "{st}");
     let api = lan.api_get("b", "/api/v1/vrrp");
@@ -998,8 +999,9 @@ fn use_vmac_with_keepalived() {
     // VMAC interface when it stops.
     must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
     lan.start("a", Kind::Rvsd, &inst(50, "    use_vmac\n"));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(!vmac_has_vip(&lan, "a"));
+    // Longer than rvsd's Master_Down_Interval (3.8 s): it hears keepalived's adverts.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!vmac_has_vip(&lan, "a"), "{}", lan.log("a"));
     let t = Instant::now();
     lan.proc("b").signal(libc::SIGTERM);
     let ok = wait_until(bound(50), || {

@@ -348,13 +348,12 @@ impl Loop {
             }
             None => spec.interface.clone(),
         };
-        match Link::open(
-            &spec.interface,
-            &send_if,
-            src,
-            spec.group,
-            !spec.unicast_peers.is_empty(),
-        ) {
+        // With a VMAC, multicast adverts from a peer's VMAC (the same MAC) are delivered to
+        // our VMAC interface only (macvlan's rule for frames from a local address), so we
+        // listen there; unicast ones come to the base interface's address.
+        let unicast = !spec.unicast_peers.is_empty();
+        let recv_if = if unicast { &spec.interface } else { &send_if };
+        match Link::open(recv_if, &send_if, src, spec.group, unicast) {
             Ok(l) => {
                 tracing::info!(instance = %spec.params.name, interface = %spec.interface, %src, "VRRP sockets open");
                 if let Some(m) = self.router.machines.get_mut(i) {
