@@ -657,7 +657,8 @@ fn ipv6_v3_rvsd_and_keepalived() {
     // The reverse: rvsd takes the IPv6 VIP over from a killed keepalived.
     must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
     lan.start("a", Kind::Rvsd, &six(50));
-    std::thread::sleep(Duration::from_secs(2));
+    // Longer than rvsd's Master_Down_Interval (3.8 s): it hears keepalived over IPv6.
+    std::thread::sleep(Duration::from_secs(5));
     assert!(!lan.has_vip("a", VIP6));
     let took = lan.kill_and_time("b", "a", VIP6, bound(50));
     eprintln!("TAKEOVER rvsd after keepalived SIGKILL (IPv6, v3): {took:?}");
@@ -921,7 +922,8 @@ fn v3_half_second_adverts_with_keepalived() {
     // rvsd (100) learns keepalived's (150) interval and takes over as fast.
     must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
     lan.start("a", Kind::Rvsd, &v3(100));
-    std::thread::sleep(Duration::from_secs(1));
+    // Longer than rvsd's 1.8 s Master_Down_Interval: it hears keepalived.
+    std::thread::sleep(Duration::from_millis(2500));
     assert!(!lan.has_vip("a", VIP4));
     let took = lan.kill_and_time("b", "a", VIP4, bound);
     eprintln!(
