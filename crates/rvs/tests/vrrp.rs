@@ -706,6 +706,9 @@ vrrp_instance VI_1 {{
         chk
     }}
     notify "/bin/sh {notify}"
+    notify_master "/bin/sh {notify} became-master"
+    notify_backup "/bin/sh {notify} became-backup"
+    notify_fault "/bin/sh {notify} became-fault"
 }}
 vrrp_instance VI_2 {{
     interface eth0
@@ -769,6 +772,11 @@ vrrp_instance VI_2 {{
     must(&["ip", "-n", &lan.ns("a"), "link", "set", "eth0", "up"]);
     lan.settle("a", "b", VIP4, SETTLE);
     assert!(notes().contains("INSTANCE VI_1 FAULT"), "{}", notes());
+    // The state-specific scripts ran too, with no arguments of their own.
+    let n = notes();
+    for w in ["became-master\n", "became-backup\n", "became-fault\n"] {
+        assert!(n.contains(w), "{n}");
+    }
     // SIGHUP with VI_1 at priority 50: VI_1 restarts (resigning with priority 0) and
     // keepalived takes over; VI_2, unchanged, stays MASTER without a transition.
     assert!(wait_until(SETTLE, || lan.has_vip("a", "198.18.0.200")).is_some());
