@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::RawFd;
 
 use aya::Ebpf;
-use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, DevMapHash, HashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::Xdp;
 use aya::programs::xdp::XdpLinkId;
 
 use crate::classes::Classes;
 use crate::error::XdpError;
-use crate::maps::{FW_MAX, FwClassEntry, RangeValue, RvsKey, XskKey, counter};
+use crate::maps::{
+    FW_MAX, Flow, FlowKey, FlowStats, FwClassEntry, RangeValue, RvsKey, XskKey, counter,
+};
 use crate::mode::XdpMode;
 use crate::sys;
 
@@ -44,6 +46,8 @@ pub struct ClassifierCounters {
     pub redirected: u64,
     /// Hits whose redirect failed (slot without a socket): passed.
     pub redirect_failed: u64,
+    /// Packets of established flows forwarded by the fast path (never reach userspace).
+    pub fastpath: u64,
 }
 
 impl ClassifierCounters {
@@ -70,6 +74,9 @@ pub struct Classifier {
     xsks: XskMap<MapData>,
     slots: BTreeMap<XskKey, u32>,
     counters: PerCpuArray<MapData, u64>,
+    pub(crate) flows: HashMap<MapData, FlowKey, Flow>,
+    pub(crate) flow_stats: PerCpuArray<MapData, FlowStats>,
+    pub(crate) tx_ports: DevMapHash<MapData>,
     links: Vec<(String, XdpLinkId)>,
 }
 
@@ -93,7 +100,7 @@ where
     T::try_from(map).map_err(|source| XdpError::Map { map: name, source })
 }
 
-fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
+pub(crate) fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
     move |source| XdpError::Map { map, source }
 }
 
@@ -116,6 +123,9 @@ impl Classifier {
             xsk_slots: take(&mut ebpf, "rvs_xsk_slots")?,
             xsks: take(&mut ebpf, "rvs_xsks")?,
             counters: take(&mut ebpf, "rvs_counters")?,
+            flows: take(&mut ebpf, "rvs_flows")?,
+            flow_stats: take(&mut ebpf, "rvs_flow_stats")?,
+            tx_ports: take(&mut ebpf, "rvs_tx_ports")?,
             slots: BTreeMap::new(),
             links: Vec::new(),
             ebpf,
@@ -274,6 +284,7 @@ impl Classifier {
             no_xsk: c(counter::NO_XSK),
             redirected: c(counter::REDIRECTED),
             redirect_failed: c(counter::REDIRECT_FAILED),
+            fastpath: c(counter::FASTPATH),
         })
     }
 

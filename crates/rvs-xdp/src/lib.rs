@@ -15,6 +15,7 @@ mod classes;
 mod classifier;
 pub mod decap;
 mod error;
+mod flows;
 mod maps;
 mod mode;
 mod sys;
@@ -22,7 +23,10 @@ mod sys;
 pub use classes::{Classes, FwmarkClass};
 pub use classifier::{Classifier, ClassifierCounters};
 pub use error::XdpError;
-pub use maps::{FW_MAX, FW_PORTS, FwClassEntry, RangeValue, RvsKey, XskKey};
+pub use maps::{
+    DIR_IN, DIR_OUT, FLOW_SLOTS, FLOWS_MAX, FW_MAX, FW_PORTS, Flow, FlowKey, FlowStats,
+    FwClassEntry, RangeValue, RvsKey, TX_PORTS, XskKey, ops, tun,
+};
 pub use mode::{BadXdpMode, XdpMode};
 
 /// The compiled classifier object (`bpf/rvs_xdp.c`).
