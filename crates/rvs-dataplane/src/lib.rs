@@ -10,6 +10,7 @@
 
 pub mod classes;
 mod dataplane;
+pub mod fastpath;
 pub mod worker;
 pub mod xsk;
 

@@ -1,0 +1,363 @@
+//! The XDP fast path against the engine (root: BPF_PROG_TEST_RUN).
+//!
+//! Every golden fixture (crates/rvs/tests/golden/*.case) is replayed step by step. Before
+//! each step, every connection the engine holds gets its fast-path entries
+//! (`rvs_dataplane::fastpath::entries`, the data plane's one builder); the step's frame
+//! then runs through `rvs_xdp` with `BPF_PROG_TEST_RUN` and through `Engine::process`.
+//! A frame the fast path takes must give the engine's verdict (XDP_TX when the engine
+//! sends it out of the interface it came in on, a DEVMAP redirect otherwise) and the
+//! engine's bytes; a frame it does not take must come out of the classifier unchanged
+//! (XDP_PASS: no classes are configured). Established frames of installed flows must be
+//! taken. A proptest does the same for random established flows and packets.
+//!
+//! The lab's `ext` is `lo` and `int` another interface of this namespace (test_run needs
+//! real ifindexes for the ingress and the DEVMAP; nothing is transmitted).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use aya::programs::{TestRun, TestRunOptions};
+use rvs_config::ipvsadm::{self, Invocation};
+use rvs_core::Command;
+use rvs_core::engine::golden::{self, Case};
+use rvs_core::engine::lab::{self, LabNeighbours};
+use rvs_core::engine::{Engine, Frame, HEADROOM, IfaceId, TxKind, Verdict};
+use rvs_core::time::Time;
+use rvs_dataplane::fastpath;
+use rvs_xdp::{Classifier, FlowKey, FlowStats};
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+const XDP_REDIRECT: u32 = 4;
+const SLOT: u32 = 7;
+
+fn privileged(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("needs root: {what} (RVS_REQUIRE_PRIV=1)");
+    }
+    eprintln!("SKIP (needs root): {what}");
+    false
+}
+
+fn to_command(line: &str) -> Result<Command, String> {
+    let args = ipvsadm::split_restore_line(line);
+    match ipvsadm::parse("ipvsadm", &args) {
+        Ok(Invocation::Command(c)) => Ok(c),
+        Ok(_) => Err("not a table command".into()),
+        Err(e) => Err(e.message),
+    }
+}
+
+fn ifindex(name: &str) -> u32 {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid C string.
+    unsafe { libc::if_nametoindex(c.as_ptr()) }
+}
+
+/// The BPF side: the loaded program, the lab's interfaces as ifindexes.
+struct Bpf {
+    c: Classifier,
+    ext: u32,
+    int: u32,
+    installed: Vec<FlowKey>,
+}
+
+impl Bpf {
+    fn new() -> Self {
+        let ext = ifindex("lo");
+        let mut others: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "lo")
+            .collect();
+        others.sort();
+        let int = others
+            .iter()
+            .map(|n| ifindex(n))
+            .find(|&i| i != 0)
+            .expect("a second interface for the DEVMAP");
+        let mut c = Classifier::load().unwrap();
+        c.add_tx_port(ext).unwrap();
+        c.add_tx_port(int).unwrap();
+        Bpf {
+            c,
+            ext,
+            int,
+            installed: Vec::new(),
+        }
+    }
+
+    fn ifindex_of(&self, i: IfaceId) -> Option<u32> {
+        match i {
+            lab::EXT => Some(self.ext),
+            lab::INT => Some(self.int),
+            _ => None,
+        }
+    }
+
+    /// Replace the installed flows by the entries of every eligible connection.
+    fn sync(&mut self, e: &Engine) {
+        for k in std::mem::take(&mut self.installed) {
+            self.c.remove_flow(&k).unwrap();
+        }
+        let ids: Vec<_> = e.director.conns.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            let map = |i: IfaceId| self.ifindex_of(i);
+            if let Ok(v) = fastpath::entries(e, id, &LabNeighbours, &map, SLOT) {
+                for en in v {
+                    self.installed.push(en.key);
+                    self.c.set_flow(&en.key, &en.flow).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Run a frame arriving on `ingress`: return value, output bytes, fast-path counter
+    /// delta, slot counter delta.
+    fn run(&mut self, frame: &[u8], ingress: u32) -> (u32, Vec<u8>, u64, FlowStats) {
+        let before = (
+            self.c.counters().unwrap().fastpath,
+            self.c.flow_stats(SLOT).unwrap(),
+        );
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress.to_ne_bytes());
+        let r = self
+            .c
+            .program()
+            .unwrap()
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::default()
+            })
+            .unwrap();
+        out.truncate(r.data_size_out as usize);
+        let after = (
+            self.c.counters().unwrap().fastpath,
+            self.c.flow_stats(SLOT).unwrap(),
+        );
+        let d = FlowStats {
+            pkts_in: after.1.pkts_in - before.1.pkts_in,
+            bytes_in: after.1.bytes_in - before.1.bytes_in,
+            pkts_out: after.1.pkts_out - before.1.pkts_out,
+            bytes_out: after.1.bytes_out - before.1.bytes_out,
+        };
+        (r.return_value, out, after.0 - before.0, d)
+    }
+}
+
+/// The frame's flow key and whether it may take the fast path (TCP without SYN, FIN,
+/// RST; UDP; no IPv4 options, no IPv6 extension headers, not a fragment), and its IP
+/// length.
+fn key_of(frame: &[u8]) -> Option<(FlowKey, bool, u64)> {
+    let mut l3 = 14;
+    let mut et = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    if et == 0x8100 {
+        et = u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]);
+        l3 = 18;
+    }
+    let p = frame.get(l3..)?;
+    let (proto, src, dst, l4, len, plain): (u8, IpAddr, IpAddr, usize, u64, bool) = match et {
+        0x0800 if p.len() >= 20 => {
+            let s: [u8; 4] = p[12..16].try_into().ok()?;
+            let d: [u8; 4] = p[16..20].try_into().ok()?;
+            let frag = u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0;
+            let len = u16::from_be_bytes([p[2], p[3]]) as u64;
+            (p[9], s.into(), d.into(), 20, len, p[0] == 0x45 && !frag)
+        }
+        0x86dd if p.len() >= 40 => {
+            let s: [u8; 16] = p[8..24].try_into().ok()?;
+            let d: [u8; 16] = p[24..40].try_into().ok()?;
+            let len = 40 + u16::from_be_bytes([p[4], p[5]]) as u64;
+            (p[6], s.into(), d.into(), 40, len, true)
+        }
+        _ => return None,
+    };
+    let l = p.get(l4..)?;
+    if l.len() < 4 {
+        return None;
+    }
+    let sport = u16::from_be_bytes([l[0], l[1]]);
+    let dport = u16::from_be_bytes([l[2], l[3]]);
+    let ok = match proto {
+        6 => l.len() >= 20 && l[13] & 0x07 == 0,
+        17 => true,
+        _ => false,
+    };
+    Some((
+        FlowKey::new(proto, src, sport, dst, dport)?,
+        ok && plain,
+        len,
+    ))
+}
+
+fn process(e: &mut Engine, input: &[u8], ingress: IfaceId, t: u64) -> (Verdict, Vec<u8>) {
+    let mut buf = vec![0u8; HEADROOM + input.len() + 2048];
+    buf[HEADROOM..HEADROOM + input.len()].copy_from_slice(input);
+    let mut f = Frame::new(&mut buf, HEADROOM, input.len()).unwrap();
+    let v = e.process(&mut f, ingress, Time(t), &LabNeighbours);
+    (v, f.data().to_vec())
+}
+
+/// What one frame did on both sides.
+#[derive(Debug, Default)]
+struct Tally {
+    taken: u64,
+    fell_through: u64,
+}
+
+/// Run one frame through both; panics on a difference. `Some(method)` when the fast path
+/// took it.
+fn differential(
+    bpf: &mut Bpf,
+    e: &mut Engine,
+    what: &str,
+    input: &[u8],
+    ingress: IfaceId,
+    t: u64,
+) -> bool {
+    bpf.sync(e);
+    let in_idx = bpf.ifindex_of(ingress).unwrap();
+    let (ret, out, hits, stats) = bpf.run(input, in_idx);
+    let (v, want) = process(e, input, ingress, t);
+    let key = key_of(input);
+    let installed = key.is_some_and(|(k, _, _)| bpf.installed.contains(&k));
+    if ret == XDP_TX || ret == XDP_REDIRECT {
+        let Verdict::Transmit { egress, kind, .. } = v else {
+            panic!("{what}: fast path sent it (ret {ret}), the engine said {v:?}");
+        };
+        let eg = bpf.ifindex_of(egress).unwrap();
+        let want_ret = if eg == in_idx { XDP_TX } else { XDP_REDIRECT };
+        assert_eq!(ret, want_ret, "{what}: verdict (engine: {v:?})");
+        assert_eq!(
+            golden::to_hex(&out),
+            golden::to_hex(&want),
+            "{what}: bytes (engine: {v:?})"
+        );
+        assert_eq!(hits, 1, "{what}: fastpath counter");
+        let (_, _, len) = key.unwrap();
+        let reply = matches!(kind, TxKind::Reply { .. });
+        let d = if reply {
+            (stats.pkts_out, stats.bytes_out, stats.pkts_in)
+        } else {
+            (stats.pkts_in, stats.bytes_in, stats.pkts_out)
+        };
+        assert_eq!(d, (1, len, 0), "{what}: slot counters {stats:?}");
+        true
+    } else {
+        assert_eq!(ret, XDP_PASS, "{what}: fell through to the classifier");
+        assert_eq!(out, input, "{what}: a frame not taken is unchanged");
+        assert_eq!(hits, 0, "{what}");
+        assert_eq!(stats, FlowStats::default(), "{what}");
+        // An established frame of an installed flow that the engine forwards must have
+        // been taken (one whose TTL would expire, or that is answered with ICMP, is not).
+        if let (
+            Some((_, eligible, _)),
+            Verdict::Transmit {
+                kind: TxKind::Forward { .. } | TxKind::Reply { .. },
+                ..
+            },
+        ) = (key, v)
+        {
+            assert!(
+                !(installed && eligible),
+                "{what}: established frame of an installed flow not taken (engine: {v:?})"
+            );
+        }
+        false
+    }
+}
+
+#[test]
+fn golden_frames_match_the_engine() {
+    if !privileged("fast path differential test_run") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rvs/tests/golden");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "case"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() > 40,
+        "golden fixtures found in {}",
+        dir.display()
+    );
+    let mut bpf = Bpf::new();
+    let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
+    for path in &files {
+        let case: Case = golden::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut e = lab::engine();
+        for r in &case.rules {
+            e.director
+                .apply(&to_command(r).unwrap(), Time::ZERO)
+                .unwrap();
+        }
+        for l in &case.local {
+            e.fullnat.add_local_address(l.service, l.addr);
+        }
+        let t = tally.entry(case.name.clone()).or_default();
+        for (i, st) in case.steps.iter().enumerate() {
+            if st.input.len() < 14 {
+                continue; // test_run refuses frames shorter than an Ethernet header
+            }
+            let ingress = e.routes.by_name(&st.ingress).unwrap();
+            let what = format!("{} step {}", case.name, i + 1);
+            let mut times = vec![st.time_ms];
+            // The same frame once more, now that the step has moved the connection on:
+            // a TCP ACK that established it is replayed in the established state.
+            if key_of(&st.input).is_some_and(|k| k.1) {
+                times.push(st.time_ms + 1);
+            }
+            for (n, time) in times.into_iter().enumerate() {
+                let what = format!("{what}{}", if n > 0 { " (again)" } else { "" });
+                if differential(&mut bpf, &mut e, &what, &st.input, ingress, time) {
+                    t.taken += 1;
+                } else {
+                    t.fell_through += 1;
+                }
+            }
+        }
+    }
+    let taken = |n: &str| tally.get(n).map_or(0, |t| t.taken);
+    for name in [
+        "nat-v4-tcp",
+        "nat-v6-tcp",
+        "nat-v4-udp",
+        "nat-v6-udp",
+        "dr-v4-tcp",
+        "dr-v6-tcp",
+        "dr-v4-udp",
+        "dr-v6-udp",
+        "fullnat-v4-tcp",
+        "fullnat-v6-tcp",
+        "fullnat-v4-udp",
+        "fullnat-v6-udp",
+        "tun-gue-nocsum-v4",
+        "tun-gue-nocsum-v6",
+        "tun-gre-nocsum-v4",
+        "tun-gre-nocsum-v6",
+    ] {
+        assert!(
+            taken(name) > 0,
+            "{name}: no frame took the fast path: {tally:?}"
+        );
+    }
+    for name in ["tun-gue-csum-v4", "tun-gre-csum-v6", "pass-no-service"] {
+        assert_eq!(taken(name), 0, "{name}");
+    }
+    let total: u64 = tally.values().map(|t| t.taken).sum();
+    eprintln!("fast path took {total} golden frames: {tally:?}");
+}
