@@ -194,19 +194,22 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 		return -1;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
+	/* The bounds below always hold (the inner packet follows); the verifier needs them. */
 	if (l2len == 18) {
-		if (data + 18 + 40 + 12 > end)
-			return XDP_DROP;
+		if (data + 18 > end)
+			return XDP_ABORTED;
 		__builtin_memcpy(data, l2, 18);
 	} else {
-		if (data + 14 + 40 + 12 > end)
-			return XDP_DROP;
+		if (data + 14 > end)
+			return XDP_ABORTED;
 		__builtin_memcpy(data, l2, 14);
 		l2len = 14;
 	}
 	h = data + l2len;
 	wr16(h - 2, (f->tun_flags & RVS_TF_OUTER6) ? RVS_ETH_P_IPV6 : RVS_ETH_P_IP);
 	if (f->tun_flags & RVS_TF_OUTER6) {
+		if ((void *)(h + 40) > end)
+			return XDP_ABORTED;
 		wr16(h, 0x6000 | ((__u16)tos << 4));
 		h[2] = 0;
 		h[3] = 0;
@@ -220,6 +223,8 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 		__u32 s = 0;
 		int i;
 
+		if ((void *)(h + 20) > end)
+			return XDP_ABORTED;
 		h[0] = 0x45;
 		h[1] = tos;
 		wr16(h + 2, inner_len + overhead);
@@ -237,6 +242,8 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 		e = h + 20;
 	}
 	if (f->tun_type == RVS_TUN_GUE) {
+		if ((void *)(e + 12) > end)
+			return XDP_ABORTED;
 		*(__be16 *)e = f->tun_sport;
 		*(__be16 *)(e + 2) = f->tun_port;
 		wr16(e + 4, encap + inner_len);
@@ -246,6 +253,8 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 		e[10] = 0;
 		e[11] = 0;
 	} else if (f->tun_type == RVS_TUN_GRE) {
+		if ((void *)(e + 4) > end)
+			return XDP_ABORTED;
 		wr16(e, 0);
 		wr16(e + 2, family == RVS_AF_INET6 ? RVS_ETH_P_IPV6 : RVS_ETH_P_IP);
 	}
