@@ -523,6 +523,22 @@ fn raw_frame(
 /// Set up the flow in a lab engine (rules, then the packets that establish it) and run
 /// the case's packet through both implementations. Returns whether XDP took it.
 fn run_flowcase(bpf: &mut Bpf, fc: &Flowcase) -> bool {
+    let (mut e, pkt, ingress) = setup_flowcase(fc);
+    // An IPv4 packet without DF tunnelled in IPv4 needs an IP id: userspace's.
+    let may_skip = (2..=4).contains(&fc.method) && !fc.v6 && !fc.df;
+    differential(
+        bpf,
+        &mut e,
+        &format!("{fc:?}"),
+        &pkt,
+        ingress,
+        2000,
+        may_skip,
+    )
+}
+
+/// The engine with the case's flow established, the case's packet and its ingress.
+fn setup_flowcase(fc: &Flowcase) -> (Engine, Vec<u8>, IfaceId) {
     let mut e = lab::engine();
     let (vip, cip, rip) = (
         addr(fc.v6, 0, 100),
@@ -623,17 +639,7 @@ fn run_flowcase(bpf: &mut Bpf, fc: &Flowcase) -> bool {
         )
     };
     let ingress = if fc.reply { lab::INT } else { lab::EXT };
-    // An IPv4 packet without DF tunnelled in IPv4 needs an IP id: userspace's.
-    let may_skip = (2..=4).contains(&fc.method) && !fc.v6 && !fc.df;
-    differential(
-        bpf,
-        &mut e,
-        &format!("{fc:?}"),
-        &pkt,
-        ingress,
-        2000,
-        may_skip,
-    )
+    (e, pkt, ingress)
 }
 
 #[test]
@@ -659,6 +665,25 @@ fn random_established_flows_match_the_engine() {
     assert!(taken.get() > 500, "only {} of 1500 taken", taken.get());
 }
 
+fn simple_case(method: usize, v6: bool, udp: bool, reply: bool) -> Flowcase {
+    Flowcase {
+        method,
+        v6,
+        udp,
+        client: 10,
+        cport: 40000,
+        vport: 80,
+        rport: 8080,
+        reply: reply && (method == 0 || method == 5),
+        payload: b"hello".to_vec(),
+        ttl: 64,
+        tos: 0x10,
+        df: true,
+        tcp_flags: 0x18,
+        csum: 0x1234,
+    }
+}
+
 #[test]
 fn a_flow_case_of_each_method_is_taken() {
     if !privileged("fast path test_run") {
@@ -669,25 +694,133 @@ fn a_flow_case_of_each_method_is_taken() {
         for v6 in [false, true] {
             for udp in [false, true] {
                 for reply in [false, true] {
-                    let fc = Flowcase {
-                        method,
-                        v6,
-                        udp,
-                        client: 10,
-                        cport: 40000,
-                        vport: 80,
-                        rport: 8080,
-                        reply: reply && (method == 0 || method == 5),
-                        payload: b"hello".to_vec(),
-                        ttl: 64,
-                        tos: 0x10,
-                        df: true,
-                        tcp_flags: 0x18,
-                        csum: 0x1234,
-                    };
+                    let fc = simple_case(method, v6, udp, reply);
                     assert!(run_flowcase(&mut bpf, &fc), "not taken: {fc:?}");
                 }
             }
+        }
+    }
+}
+
+/// ns per packet inside BPF (`BPF_PROG_TEST_RUN` with `repeat`, the kernel's average),
+/// for the shared LRU hash rvs uses and for the per-CPU LRU hash variant. A measurement:
+/// `cargo test -p rvs-dataplane --test fastpath_test_run ns_per_packet -- --ignored
+/// --nocapture` (results in docs/xdp.md).
+///
+/// test_run reuses the rewritten frame from one repetition to the next, so a NAT or
+/// FULLNAT frame would miss its entry after the first run: a second entry, keyed by the
+/// rewritten frame, rewrites it back (the same work), and the runs alternate. Replies
+/// (TTL minus one each run) and tunnels (the frame grows) cannot be repeated this way.
+#[test]
+#[ignore = "measurement; run on a quiet machine"]
+fn ns_per_packet() {
+    if !privileged("fast path ns/packet") {
+        return;
+    }
+    const REPEAT: u32 = 2_000_000;
+    let cases = [
+        ("DR v4 TCP", simple_case(1, false, false, false)),
+        ("NAT v4 TCP in", simple_case(0, false, false, false)),
+        ("NAT v4 UDP in", simple_case(0, false, true, false)),
+        ("FULLNAT v4 TCP in", simple_case(5, false, false, false)),
+        ("DR v6 TCP", simple_case(1, true, false, false)),
+        ("NAT v6 TCP in", simple_case(0, true, false, false)),
+    ];
+    let mut bpf = Bpf::new();
+    let mut pc = percpu::Variant::load(bpf.ext, bpf.int);
+    for (name, fc) in &cases {
+        let (e, pkt, ingress) = setup_flowcase(fc);
+        bpf.sync(&e);
+        let in_idx = bpf.ifindex_of(ingress).unwrap();
+        // The way back: the rewritten frame's key, restoring the original addresses.
+        let (k1, _, _) = key_of(&pkt).unwrap();
+        let f1 = bpf.c.flow(&k1).unwrap();
+        let (ret, out, _, _) = bpf.run(&pkt, in_idx);
+        assert!(ret == XDP_TX || ret == XDP_REDIRECT, "{name}: taken");
+        let (k2, _, _) = key_of(&out).unwrap();
+        let mut entries = vec![(k1, f1)];
+        if k2 != k1 {
+            let back = rvs_xdp::Flow {
+                new_src: k1.src,
+                new_sport_be: k1.sport_be,
+                new_dst: k1.dst,
+                new_dport_be: k1.dport_be,
+                last_seen: 0,
+                ..f1
+            };
+            bpf.c.set_flow(&k2, &back).unwrap();
+            bpf.installed.push(k2);
+            entries.push((k2, back));
+        }
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(pkt.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&in_idx.to_ne_bytes());
+        let opts = || TestRunOptions {
+            data_in: Some(&pkt),
+            ctx_in: Some(&ctx),
+            repeat: REPEAT,
+            ..TestRunOptions::default()
+        };
+        let before = bpf.c.counters().unwrap().fastpath;
+        let shared = bpf.c.program().unwrap().test_run(opts()).unwrap();
+        let hits = bpf.c.counters().unwrap().fastpath - before;
+        assert_eq!(
+            hits,
+            u64::from(REPEAT),
+            "{name}: every run took the fast path"
+        );
+        pc.install(&entries);
+        let per_cpu = pc.program().test_run(opts()).unwrap();
+        assert_eq!(per_cpu.return_value, shared.return_value, "{name}");
+        println!(
+            "{name:<20} shared LRU hash {:>4} ns/packet   per-CPU LRU hash {:>4} ns/packet",
+            shared.duration.as_nanos(),
+            per_cpu.duration.as_nanos()
+        );
+    }
+}
+
+mod percpu {
+    //! The program built with `-DRVS_FLOWS_PERCPU` (rvs_flows as an LRU per-CPU hash), for
+    //! the measurement only.
+    use super::*;
+    use aya::maps::{DevMapHash, MapData, PerCpuHashMap, PerCpuValues};
+    use aya::programs::Xdp;
+    use aya::util::nr_cpus;
+
+    pub struct Variant {
+        ebpf: aya::Ebpf,
+        flows: PerCpuHashMap<MapData, FlowKey, rvs_xdp::Flow>,
+    }
+
+    impl Variant {
+        pub fn load(ext: u32, int: u32) -> Self {
+            let mut ebpf = aya::Ebpf::load(rvs_xdp::RVS_XDP_PERCPU_OBJ).unwrap();
+            let p: &mut Xdp = ebpf.program_mut("rvs_xdp").unwrap().try_into().unwrap();
+            p.load().unwrap();
+            let mut tx: DevMapHash<MapData> =
+                DevMapHash::try_from(ebpf.take_map("rvs_tx_ports").unwrap()).unwrap();
+            tx.insert(ext, ext, None, 0).unwrap();
+            tx.insert(int, int, None, 0).unwrap();
+            std::mem::forget(tx); // the map stays with the program
+            let flows = PerCpuHashMap::try_from(ebpf.take_map("rvs_flows").unwrap()).unwrap();
+            Variant { ebpf, flows }
+        }
+
+        pub fn install(&mut self, entries: &[(FlowKey, rvs_xdp::Flow)]) {
+            let n = nr_cpus().unwrap();
+            for (k, f) in entries {
+                let vals = PerCpuValues::try_from(vec![*f; n]).unwrap();
+                self.flows.insert(*k, vals, 0).unwrap();
+            }
+        }
+
+        pub fn program(&mut self) -> &mut Xdp {
+            self.ebpf
+                .program_mut("rvs_xdp")
+                .unwrap()
+                .try_into()
+                .unwrap()
         }
     }
 }

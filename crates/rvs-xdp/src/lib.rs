@@ -33,6 +33,12 @@ pub use mode::{BadXdpMode, XdpMode};
 pub(crate) static RVS_XDP_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
 
+/// The classifier built with `rvs_flows` as a per-CPU LRU hash (`-DRVS_FLOWS_PERCPU`):
+/// only for the measurement comparing it with the shared map rvs uses.
+#[doc(hidden)]
+pub static RVS_XDP_PERCPU_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp_percpu.o"));
+
 /// The compiled decapsulator object (`bpf/rvs_decap.c`).
 pub(crate) static RVS_DECAP_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_decap.o"));
