@@ -509,6 +509,39 @@ impl Director {
         }
     }
 
+    /// Count packets of a dest's connections that were forwarded outside the engine (the
+    /// XDP fast path): the dest's, its service's and the total counters, as the engine
+    /// would have counted them one by one. An unknown dest counts in the totals only.
+    pub fn account_bulk(
+        &mut self,
+        dest: DestId,
+        inpkts: u64,
+        inbytes: u64,
+        outpkts: u64,
+        outbytes: u64,
+    ) {
+        self.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        let Some(d) = self.table.dest_mut(dest) else {
+            return;
+        };
+        d.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        let sid = d.svc;
+        if let Some(svc) = self.table.service_mut(sid) {
+            svc.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        }
+    }
+
+    /// A connection saw traffic outside the engine (the XDP fast path) by `now`: restart
+    /// its timer with its current state's timeout, as a packet in that state would.
+    pub fn touch_conn(&mut self, id: ConnId, now: Time) {
+        if let Some(c) = self.conns.get(id) {
+            let at = now + Dur(u64::from(c.timeout));
+            if at > c.expires {
+                self.conns.set_expires(id, at);
+            }
+        }
+    }
+
     /// Delete a connection at once (a caller could not complete it, e.g. no FULLNAT port).
     pub fn remove_conn(&mut self, id: ConnId) {
         self.delete_conn(id, false);
