@@ -32,6 +32,9 @@ pub enum NotFast {
     /// A persistence template, a one-packet connection, or no dest.
     #[error("not a forwarding connection")]
     NotForwarding,
+    /// The connection's dest was deleted (the engine drops its packets or expires it).
+    #[error("dest unavailable")]
+    DestUnavailable,
     /// Only TCP and UDP are handled in XDP (SCTP checksums are a CRC over the packet).
     #[error("protocol {0} stays in userspace")]
     Protocol(u8),
@@ -103,6 +106,13 @@ pub fn entries(
     }
     if !eligible(c.proto, c.state) {
         return Err(NotFast::NotEstablished);
+    }
+    let available = c
+        .dest
+        .and_then(|d| engine.director.table.dest(d))
+        .is_some_and(|d| d.available);
+    if !available {
+        return Err(NotFast::DestUnavailable);
     }
     let fwd = fwd_of(c.flags);
     let key_in =

@@ -11,6 +11,7 @@
 pub mod classes;
 mod dataplane;
 pub mod fastpath;
+pub mod fastsync;
 pub mod worker;
 pub mod xsk;
 

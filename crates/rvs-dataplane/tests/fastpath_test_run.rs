@@ -824,3 +824,113 @@ mod percpu {
         }
     }
 }
+
+/// The same traffic counted by the engine alone, and by the fast path plus the engine
+/// with `FastSync` merging the XDP counters: `--stats` (dest, service, totals) identical.
+#[test]
+fn stats_through_the_fast_path_equal_the_engines() {
+    if !privileged("fast path stats test_run") {
+        return;
+    }
+    use rvs_dataplane::fastsync::FastSync;
+    for method in [0usize, 1, 3, 5] {
+        for udp in [false, true] {
+            let fc = simple_case(method, false, udp, false);
+            let (mut alone, _, _) = setup_flowcase(&fc);
+            let (mut fast, _, _) = setup_flowcase(&fc);
+            let mut bpf = Bpf::new();
+            let mut sync = FastSync::new();
+            let map = |i: IfaceId| match i {
+                lab::EXT => Some(bpf.ext),
+                lab::INT => Some(bpf.int),
+                _ => None,
+            };
+            let (ext, int) = (bpf.ext, bpf.int);
+            let r = sync.sync(&mut fast, &mut bpf.c, &LabNeighbours, &map, Time(1500));
+            assert!(r.installed > 0, "method {method}: installed {r:?}");
+            // 40 requests and (NAT, FULLNAT) 40 answers of growing sizes.
+            let nat = method == 0 || method == 5;
+            let mut taken = 0;
+            for n in 0..40u16 {
+                let mut c = fc.clone();
+                c.payload = vec![0x55; usize::from(n) * 7];
+                let mut frames = vec![(setup_flowcase_packet(&mut alone, &c, false), lab::EXT)];
+                if nat {
+                    frames.push((setup_flowcase_packet(&mut alone, &c, true), lab::INT));
+                }
+                for (f, ing) in frames {
+                    process(&mut alone, &f, ing, 2000 + u64::from(n));
+                    let idx = if ing == lab::EXT { ext } else { int };
+                    let (ret, _, _, _) = bpf.run(&f, idx);
+                    if ret == XDP_TX || ret == XDP_REDIRECT {
+                        taken += 1;
+                    } else {
+                        process(&mut fast, &f, ing, 2000 + u64::from(n));
+                    }
+                }
+            }
+            let want = if nat { 80 } else { 40 };
+            assert_eq!(taken, want, "method {method} udp {udp}: all taken");
+            let map = |i: IfaceId| match i {
+                lab::EXT => Some(ext),
+                lab::INT => Some(int),
+                _ => None,
+            };
+            let r = sync.sync(&mut fast, &mut bpf.c, &LabNeighbours, &map, Time(3000));
+            assert_eq!(r.merged_pkts, want as u64, "{r:?}");
+            let view = |e: &Engine| {
+                let (_, s) = e.director.table.services().next().unwrap();
+                let d: Vec<_> = s
+                    .dests
+                    .iter()
+                    .filter_map(|id| e.director.table.dest(*id))
+                    .map(|d| d.stats.counters())
+                    .collect();
+                (e.director.stats.counters(), s.stats.counters(), d)
+            };
+            assert_eq!(view(&fast), view(&alone), "method {method} udp {udp}");
+        }
+    }
+}
+
+/// The case's packet (forward or reply) for an engine where the flow is established.
+fn setup_flowcase_packet(e: &mut Engine, fc: &Flowcase, reply: bool) -> Vec<u8> {
+    let (vip, cip, rip) = (
+        addr(fc.v6, 0, 100),
+        addr(fc.v6, 0, fc.client),
+        addr(fc.v6, 1, 20),
+    );
+    if reply {
+        let id = e.director.conns.iter().map(|(id, _)| id).next().unwrap();
+        let (laddr, lport) = if fc.method == 5 {
+            e.fullnat.get(id).unwrap()
+        } else {
+            (cip, fc.cport)
+        };
+        raw_frame(
+            lab::server_mac(&rip),
+            lab::INT_MAC,
+            rip,
+            fc.rport,
+            laddr,
+            lport,
+            fc.udp,
+            0x18,
+            fc,
+            fc.csum,
+        )
+    } else {
+        raw_frame(
+            lab::CLIENT_MAC,
+            lab::EXT_MAC,
+            cip,
+            fc.cport,
+            vip,
+            fc.vport,
+            fc.udp,
+            0x18,
+            fc,
+            fc.csum,
+        )
+    }
+}
