@@ -12,7 +12,8 @@ use rvs_netlink::{NeighCache, NetlinkError, RouteWatch};
 use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
 
 use crate::classes::classes_of;
-use crate::worker::{Resolver, Worker, WorkerConfig, WorkerCounters, lock};
+use crate::fastsync::{FastSync, SYNC_MS};
+use crate::worker::{Hook, Resolver, Worker, WorkerConfig, WorkerCounters, lock};
 use crate::xsk::{BindMode, KernelStats, XdpPort, XskError, kernel_stats};
 
 /// How to run the data plane.
@@ -28,6 +29,9 @@ pub struct Config {
     pub frames: u32,
     /// How long a frame waits for its next hop's MAC before it is dropped (1 s).
     pub hold: Duration,
+    /// Forward established flows in XDP (the fast path, docs/xdp.md); `false`: every
+    /// service packet goes through the AF_XDP worker.
+    pub fastpath: bool,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             batch: 64,
             frames: 4096,
             hold: Duration::from_secs(1),
+            fastpath: true,
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct DataplaneStats {
     pub kernel: KernelStats,
     /// The classifier's counters, if they could be read.
     pub classifier: Option<ClassifierCounters>,
+    /// Fast-path flow entries installed (both directions count), 0 without the fast path.
+    pub fastpath_flows: u64,
 }
 
 impl Resolver for NeighCache {
@@ -118,7 +125,8 @@ impl Resolver for NeighCache {
 /// The running data plane.
 pub struct Dataplane {
     engine: Arc<Mutex<Engine>>,
-    classifier: Mutex<Classifier>,
+    classifier: Arc<Mutex<Classifier>>,
+    fastpath_flows: Arc<AtomicU64>,
     neigh: Arc<NeighCache>,
     routes: Arc<RouteWatch>,
     stop: Arc<AtomicBool>,
@@ -232,16 +240,28 @@ impl Dataplane {
             Arc::clone(&stop),
             Arc::clone(&counters),
         );
+        let classifier = Arc::new(Mutex::new(classifier));
+        let fastpath_flows = Arc::new(AtomicU64::new(0));
+        let hook = if cfg.fastpath {
+            fastpath_hook(&classifier, &neigh, ids, &fastpath_flows)
+        } else {
+            None
+        };
         let worker = std::thread::Builder::new()
             .name("rvs-dataplane".into())
             .spawn(move || {
-                Worker::new(ports, e2, resolver, wcfg, c2).run(&s2, &now);
+                let w = Worker::new(ports, e2, resolver, wcfg, c2);
+                match hook {
+                    Some(h) => w.with_hook(SYNC_MS, h).run(&s2, &now),
+                    None => w.run(&s2, &now),
+                }
             })
             .map_err(DataplaneError::Thread)?;
         tracing::info!(?sockets, ?modes, "data plane started");
         Ok(Dataplane {
             engine,
-            classifier: Mutex::new(classifier),
+            classifier,
+            fastpath_flows,
             neigh,
             routes,
             stop,
@@ -293,6 +313,7 @@ impl Dataplane {
                 },
             ),
             classifier,
+            fastpath_flows: self.fastpath_flows.load(Ordering::Relaxed),
         }
     }
 
@@ -321,6 +342,40 @@ impl Dataplane {
         self.routes.stop();
         self.neigh.stop();
     }
+}
+
+/// The worker's fast-path hook: every egress interface in the redirect DEVMAP, then
+/// [`FastSync::sync`] with the classifier's maps. `None` (and a warning) when the DEVMAP
+/// cannot be filled: the data plane then runs without the fast path.
+fn fastpath_hook(
+    classifier: &Arc<Mutex<Classifier>>,
+    neigh: &Arc<NeighCache>,
+    ids: &[(IfaceId, u32)],
+    flows: &Arc<AtomicU64>,
+) -> Option<Hook> {
+    {
+        let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, ifindex) in ids {
+            if let Err(e) = c.add_tx_port(*ifindex) {
+                tracing::warn!(error = %e, "XDP fast path disabled");
+                return None;
+            }
+        }
+    }
+    let classifier = Arc::clone(classifier);
+    let neigh = Arc::clone(neigh);
+    let flows = Arc::clone(flows);
+    let ids = ids.to_vec();
+    let mut sync = FastSync::new();
+    Some(Box::new(move |engine: &mut Engine, now: Time| {
+        let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
+        let map = |i: IfaceId| ids.iter().find(|x| x.0 == i).map(|x| x.1);
+        let r = sync.sync(engine, &mut *c, &*neigh, &map, now);
+        if r.errors > 0 {
+            tracing::debug!(?r, "fast-path sync");
+        }
+        flows.store(sync.len() as u64, Ordering::Relaxed);
+    }))
 }
 
 /// Replace `engine.routes` with `routes`, keeping the generation increasing: the engine

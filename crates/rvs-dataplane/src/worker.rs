@@ -78,6 +78,9 @@ struct Held {
     bytes: Vec<u8>,
 }
 
+/// Work done on the engine now and then, under its lock (the XDP fast path's sync).
+pub type Hook = Box<dyn FnMut(&mut Engine, Time) + Send>;
+
 /// The single worker: every port, one engine.
 pub struct Worker<P: XskPort> {
     ports: Vec<(IfaceId, P)>,
@@ -91,6 +94,8 @@ pub struct Worker<P: XskPort> {
     last_advance: Time,
     bufs: Vec<P::Buf>,
     verdicts: Vec<Verdict>,
+    /// `(period ms, hook, last run)`.
+    hook: Option<(u64, Hook, Time)>,
 }
 
 /// Lock the engine even if a panic poisoned the mutex (the engine keeps no invariant a
@@ -126,7 +131,15 @@ impl<P: XskPort> Worker<P> {
             last_advance: Time::ZERO,
             bufs: Vec::new(),
             verdicts: Vec::new(),
+            hook: None,
         }
+    }
+
+    /// Run `hook` on the engine at least every `period_ms` (from [`Worker::step`]; the idle
+    /// loop wakes at least every [`TICK_MS`]).
+    pub fn with_hook(mut self, period_ms: u64, hook: Hook) -> Self {
+        self.hook = Some((period_ms.max(1), hook, Time::ZERO));
+        self
     }
 
     /// The ports (tests look at what was sent).
@@ -156,6 +169,12 @@ impl<P: XskPort> Worker<P> {
         self.service_held(now);
         for pi in 0..self.ports.len() {
             self.flush_port(pi);
+        }
+        if let Some((period, hook, last)) = &mut self.hook
+            && now.millis_since(*last) >= *period
+        {
+            hook(&mut lock(&self.engine), now);
+            *last = now;
         }
         if received > 0 {
             self.last_advance = now;

@@ -446,3 +446,23 @@ fn run_sleeps_when_idle_and_wakes_on_readable_fd() {
         libc::close(fds[1]);
     }
 }
+
+#[test]
+fn the_hook_runs_once_per_period_on_the_engine() {
+    let r = rig();
+    let runs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&runs);
+    let mut w = r.w.with_hook(
+        200,
+        Box::new(move |e: &mut Engine, now: Time| {
+            seen.lock().unwrap().push((now.0, e.director.conns.len()));
+        }),
+    );
+    for t in [1000, 1100, 1199, 1200, 1399, 1400, 1500] {
+        w.step(Time(t));
+    }
+    assert_eq!(
+        runs.lock().unwrap().iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1000, 1200, 1400]
+    );
+}
