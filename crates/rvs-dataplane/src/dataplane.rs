@@ -12,8 +12,9 @@ use rvs_netlink::{NeighCache, NetlinkError, RouteWatch};
 use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
 
 use crate::classes::classes_of;
+use crate::fastpath;
 use crate::fastsync::{FastSync, SYNC_MS};
-use crate::worker::{Hook, Resolver, Worker, WorkerConfig, WorkerCounters, lock};
+use crate::worker::{EngineHook, Hook, Resolver, Worker, WorkerConfig, WorkerCounters, lock};
 use crate::xsk::{BindMode, KernelStats, XdpPort, XskError, kernel_stats};
 
 /// How to run the data plane.
@@ -362,20 +363,45 @@ fn fastpath_hook(
             }
         }
     }
-    let classifier = Arc::clone(classifier);
-    let neigh = Arc::clone(neigh);
-    let flows = Arc::clone(flows);
-    let ids = ids.to_vec();
-    let mut sync = FastSync::new();
-    Some(Box::new(move |engine: &mut Engine, now: Time| {
-        let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
+    Some(Box::new(FastHook {
+        classifier: Arc::clone(classifier),
+        neigh: Arc::clone(neigh),
+        flows: Arc::clone(flows),
+        ids: ids.to_vec(),
+        sync: FastSync::new(),
+    }))
+}
+
+/// [`FastSync`] run by the worker.
+struct FastHook {
+    classifier: Arc<Mutex<Classifier>>,
+    neigh: Arc<NeighCache>,
+    flows: Arc<AtomicU64>,
+    ids: Vec<(IfaceId, u32)>,
+    sync: FastSync,
+}
+
+impl EngineHook for FastHook {
+    fn periodic(&mut self, engine: &mut Engine, now: Time) {
+        let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
+        let ids = &self.ids;
         let map = |i: IfaceId| ids.iter().find(|x| x.0 == i).map(|x| x.1);
-        let r = sync.sync(engine, &mut *c, &*neigh, &map, now);
+        let r = self.sync.sync(engine, &mut *c, &*self.neigh, &map, now);
         if r.errors > 0 {
             tracing::debug!(?r, "fast-path sync");
         }
-        flows.store(sync.len() as u64, Ordering::Relaxed);
-    }))
+        self.flows.store(self.sync.len() as u64, Ordering::Relaxed);
+    }
+
+    fn frame_seen(&mut self, frame: &[u8]) {
+        if self.sync.is_empty() {
+            return;
+        }
+        if let Some(k) = fastpath::closing_key(frame) {
+            let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
+            self.sync.closing(&mut *c, &k);
+        }
+    }
 }
 
 /// Replace `engine.routes` with `routes`, keeping the generation increasing: the engine

@@ -78,6 +78,44 @@ pub fn eligible(proto: u8, state_: u8) -> bool {
     }
 }
 
+/// The flow key of a TCP frame with FIN or RST (IPv4, or IPv6 without extension headers;
+/// one VLAN tag at most): such a frame ends ESTABLISHED, so the data plane takes its
+/// connection out of the fast path at once rather than at the next sync.
+pub fn closing_key(frame: &[u8]) -> Option<FlowKey> {
+    let et = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let (mut t, mut l3) = (et(12)?, 14);
+    if t == 0x8100 || t == 0x88a8 {
+        t = et(16)?;
+        l3 = 18;
+    }
+    let ip = frame.get(l3..)?;
+    let (src, dst, l4): (IpAddr, IpAddr, &[u8]) = match t {
+        0x0800 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            if ip.get(9)? != &6 || u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff != 0 {
+                return None;
+            }
+            let s: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (s.into(), d.into(), ip.get(ihl.max(20)..)?)
+        }
+        0x86dd => {
+            if ip.get(6)? != &6 {
+                return None;
+            }
+            let s: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (s.into(), d.into(), ip.get(40..)?)
+        }
+        _ => return None,
+    };
+    if l4.get(13)? & 0x05 == 0 {
+        return None;
+    }
+    let port = |at: usize| Some(u16::from_be_bytes([*l4.get(at)?, *l4.get(at + 1)?]));
+    FlowKey::new(6, src, port(0)?, dst, port(2)?)
+}
+
 fn bytes16(a: &IpAddr) -> [u8; 16] {
     let mut out = [0u8; 16];
     match a {
@@ -360,6 +398,38 @@ mod tests {
             entries(&e, id, &LabNeighbours, &|_| None, 0),
             Err(NotFast::NoIfindex)
         );
+    }
+
+    #[test]
+    fn closing_frames_give_their_key() {
+        let frame = |flags: u8, v6: bool| {
+            let mut pkt = Vec::new();
+            let b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]);
+            let b = if v6 {
+                b.ipv6([0xfd; 16], [0xfe; 16], 64)
+            } else {
+                b.ipv4([198, 18, 0, 10], [198, 18, 0, 100], 64)
+            };
+            b.tcp(40000, 80, 1, 1000).write(&mut pkt, b"x").unwrap();
+            let l4 = if v6 { 14 + 40 } else { 14 + 20 };
+            pkt[l4 + 13] = flags;
+            pkt
+        };
+        let k4 = FlowKey::new(6, ip("198.18.0.10"), 40000, ip("198.18.0.100"), 80);
+        assert_eq!(closing_key(&frame(0x11, false)), k4);
+        assert_eq!(closing_key(&frame(0x04, false)), k4);
+        assert_eq!(closing_key(&frame(0x10, false)), None);
+        assert_eq!(closing_key(&frame(0x18, false)), None);
+        let k6 = FlowKey::new(
+            6,
+            IpAddr::from([0xfd; 16]),
+            40000,
+            IpAddr::from([0xfe; 16]),
+            80,
+        );
+        assert_eq!(closing_key(&frame(0x01, true)), k6);
+        assert_eq!(closing_key(&frame(0x02, true)), None);
+        assert_eq!(closing_key(&frame(0x01, true)[..20]), None);
     }
 
     #[test]

@@ -84,6 +84,8 @@ struct Installed {
 #[derive(Debug, Default)]
 pub struct FastSync {
     installed: HashMap<FlowKey, Installed>,
+    /// The keys of each connection (forward, and reply for NAT / FULLNAT).
+    by_conn: HashMap<ConnId, Vec<FlowKey>>,
     /// Slot → (its dest, the counters already merged).
     slots: HashMap<u32, (DestId, FlowStats)>,
 }
@@ -179,7 +181,9 @@ impl FastSync {
             .copied()
             .collect();
         for k in gone {
-            self.installed.remove(&k);
+            if let Some(old) = self.installed.remove(&k) {
+                self.unindex(old.conn, &k);
+            }
             match table.remove_flow(&k) {
                 Ok(_) => r.removed += 1,
                 Err(e) => {
@@ -202,7 +206,15 @@ impl FastSync {
             match table.set_flow(&k, &flow) {
                 Ok(()) => {
                     let seen = table.last_seen(&k).unwrap_or(0);
-                    self.installed.insert(k, Installed { flow, conn, seen });
+                    if let Some(old) = self.installed.insert(k, Installed { flow, conn, seen })
+                        && old.conn != conn
+                    {
+                        self.unindex(old.conn, &k);
+                    }
+                    let keys = self.by_conn.entry(conn).or_default();
+                    if !keys.contains(&k) {
+                        keys.push(k);
+                    }
                     r.installed += 1;
                 }
                 Err(e) => {
@@ -235,8 +247,35 @@ impl FastSync {
         }
     }
 
+    fn unindex(&mut self, conn: ConnId, key: &FlowKey) {
+        if let Some(keys) = self.by_conn.get_mut(&conn) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_conn.remove(&conn);
+            }
+        }
+    }
+
+    /// A frame of the flow `key` closes its connection (TCP FIN or RST, seen by the
+    /// worker): every entry of that connection leaves the map now, so the packets after
+    /// it reach the engine's state machine. Returns the entries removed.
+    pub fn closing(&mut self, table: &mut dyn FlowTable, key: &FlowKey) -> usize {
+        let Some(conn) = self.installed.get(key).map(|i| i.conn) else {
+            return 0;
+        };
+        let keys = self.by_conn.remove(&conn).unwrap_or_default();
+        for k in &keys {
+            self.installed.remove(k);
+            if let Err(e) = table.remove_flow(k) {
+                tracing::warn!(error = %e, "removing a closing fast-path flow");
+            }
+        }
+        keys.len()
+    }
+
     /// Remove every installed entry (the data plane stops serving the fast path).
     pub fn clear(&mut self, table: &mut dyn FlowTable) {
+        self.by_conn.clear();
         for k in std::mem::take(&mut self.installed).into_keys() {
             let _ = table.remove_flow(&k);
         }
@@ -397,6 +436,23 @@ mod tests {
         let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(551_000));
         assert_eq!((r.removed, s.len()), (2, 0));
         assert!(fake.flows.is_empty());
+    }
+
+    #[test]
+    fn a_closing_frame_takes_both_directions_out_at_once() {
+        let mut e = lab::engine();
+        cmd(&mut e, "svc");
+        cmd(&mut e, "dest");
+        let mut fake = Fake::default();
+        let mut s = FastSync::new();
+        udp(&mut e, 1000);
+        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let rep = FlowKey::new(17, ip("198.18.1.11"), 8080, ip("198.18.0.10"), 5000).unwrap();
+        let other = FlowKey::new(17, ip("198.18.1.12"), 1, ip("198.18.0.10"), 2).unwrap();
+        assert_eq!(s.closing(&mut fake, &other), 0);
+        assert_eq!(s.closing(&mut fake, &rep), 2);
+        assert!(fake.flows.is_empty() && s.is_empty());
+        assert_eq!(s.closing(&mut fake, &rep), 0);
     }
 
     #[test]

@@ -78,8 +78,17 @@ struct Held {
     bytes: Vec<u8>,
 }
 
-/// Work done on the engine now and then, under its lock (the XDP fast path's sync).
-pub type Hook = Box<dyn FnMut(&mut Engine, Time) + Send>;
+/// Work beside the engine (the XDP fast path's sync): now and then under the engine's
+/// lock, and a look at every received frame before the engine sees it.
+pub trait EngineHook: Send {
+    /// Called at least every period the hook was installed with.
+    fn periodic(&mut self, engine: &mut Engine, now: Time);
+    /// A frame as received, before [`Engine::process`].
+    fn frame_seen(&mut self, _frame: &[u8]) {}
+}
+
+/// A boxed [`EngineHook`].
+pub type Hook = Box<dyn EngineHook>;
 
 /// The single worker: every port, one engine.
 pub struct Worker<P: XskPort> {
@@ -173,7 +182,7 @@ impl<P: XskPort> Worker<P> {
         if let Some((period, hook, last)) = &mut self.hook
             && now.millis_since(*last) >= *period
         {
-            hook(&mut lock(&self.engine), now);
+            hook.periodic(&mut lock(&self.engine), now);
             *last = now;
         }
         if received > 0 {
@@ -214,6 +223,11 @@ impl<P: XskPort> Worker<P> {
             let neigh: &dyn Neighbours = &*self.neigh;
             for buf in bufs.iter_mut() {
                 let (b, start, len) = buf.buffer();
+                if let Some((_, hook, _)) = &mut self.hook
+                    && let Some(f) = b.get(start..start + len)
+                {
+                    hook.frame_seen(f);
+                }
                 let v = match Frame::new(b, start, len) {
                     Ok(mut f) => {
                         let v = engine.process(&mut f, iface, now, neigh);
