@@ -82,6 +82,7 @@ struct rvs_flow_key {
 #define RVS_FO_SET_SRC 0x02 /* source address and port := new_src, new_sport */
 #define RVS_FO_SET_DST 0x04 /* destination address and port := new_dst, new_dport */
 #define RVS_FO_ENCAP 0x08   /* TUN: outer header tun_src -> tun_dst, tun_type */
+#define RVS_FO_NO_TX 0x10   /* never XDP_TX: redirect through rvs_tx_ports even to the ingress */
 
 /* rvs_flow.tun_type */
 #define RVS_TUN_IPIP 0

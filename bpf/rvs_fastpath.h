@@ -177,7 +177,9 @@ static __always_inline void fp_count(struct rvs_flow *f, __u32 len)
 
 static __always_inline int fp_send(struct xdp_md *ctx, struct rvs_flow *f)
 {
-	if (f->egress == ctx->ingress_ifindex)
+	/* A veth kicks its peer's NAPI after XDP_TX only when the peer has an XDP program;
+	 * a DEVMAP redirect always flushes: userspace sets NO_TX where that matters. */
+	if (f->egress == ctx->ingress_ifindex && !(f->ops & RVS_FO_NO_TX))
 		return XDP_TX;
 	return bpf_redirect_map(&rvs_tx_ports, f->egress, 0);
 }
@@ -359,7 +361,8 @@ static __always_inline int rvs_fastpath(struct xdp_md *ctx, __u32 l2len, __u8 fa
 	if (!f)
 		return -1;
 	/* Every reason not to take the packet, before changing anything. */
-	if (f->egress != ctx->ingress_ifindex && !bpf_map_lookup_elem(&rvs_tx_ports, &f->egress))
+	if ((f->egress != ctx->ingress_ifindex || (f->ops & RVS_FO_NO_TX)) &&
+	    !bpf_map_lookup_elem(&rvs_tx_ports, &f->egress))
 		return -1;
 	if ((f->ops & RVS_FO_DEC_TTL) && ttl <= 1)
 		return -1;

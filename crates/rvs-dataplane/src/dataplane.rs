@@ -33,6 +33,10 @@ pub struct Config {
     /// Forward established flows in XDP (the fast path, docs/xdp.md); `false`: every
     /// service packet goes through the AF_XDP worker.
     pub fastpath: bool,
+    /// Fast path: send frames back out of their ingress interface with XDP_TX. Off by
+    /// default: a DEVMAP redirect works everywhere, while a veth drops XDP_TX frames
+    /// unless its peer runs an XDP program; turn it on for NICs.
+    pub xdp_tx: bool,
 }
 
 impl Default for Config {
@@ -44,6 +48,7 @@ impl Default for Config {
             frames: 4096,
             hold: Duration::from_secs(1),
             fastpath: true,
+            xdp_tx: false,
         }
     }
 }
@@ -244,7 +249,7 @@ impl Dataplane {
         let classifier = Arc::new(Mutex::new(classifier));
         let fastpath_flows = Arc::new(AtomicU64::new(0));
         let hook = if cfg.fastpath {
-            fastpath_hook(&classifier, &neigh, ids, &fastpath_flows)
+            fastpath_hook(&classifier, &neigh, ids, &fastpath_flows, cfg.xdp_tx)
         } else {
             None
         };
@@ -353,6 +358,7 @@ fn fastpath_hook(
     neigh: &Arc<NeighCache>,
     ids: &[(IfaceId, u32)],
     flows: &Arc<AtomicU64>,
+    xdp_tx: bool,
 ) -> Option<Hook> {
     {
         let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
@@ -368,7 +374,7 @@ fn fastpath_hook(
         neigh: Arc::clone(neigh),
         flows: Arc::clone(flows),
         ids: ids.to_vec(),
-        sync: FastSync::new(),
+        sync: FastSync::new(xdp_tx),
     }))
 }
 

@@ -83,6 +83,9 @@ struct Installed {
 /// The sync's memory of what it installed and counted.
 #[derive(Debug, Default)]
 pub struct FastSync {
+    /// Send frames back out of their ingress interface with XDP_TX (else: a DEVMAP
+    /// redirect, [`rvs_xdp::ops::NO_TX`]).
+    xdp_tx: bool,
     installed: HashMap<FlowKey, Installed>,
     /// The keys of each connection (forward, and reply for NAT / FULLNAT).
     by_conn: HashMap<ConnId, Vec<FlowKey>>,
@@ -100,9 +103,14 @@ fn minus(a: &FlowStats, b: &FlowStats) -> FlowStats {
 }
 
 impl FastSync {
-    /// Nothing installed yet.
-    pub fn new() -> Self {
-        FastSync::default()
+    /// Nothing installed yet. `xdp_tx`: frames leaving by their ingress interface use
+    /// XDP_TX (right for NICs); `false`: a DEVMAP redirect (needed on veth, whose peer
+    /// would need an XDP program for XDP_TX frames to arrive).
+    pub fn new(xdp_tx: bool) -> Self {
+        FastSync {
+            xdp_tx,
+            ..FastSync::default()
+        }
     }
 
     /// Entries currently installed.
@@ -158,7 +166,10 @@ impl FastSync {
             if self.slots.get(&slot).map(|s| s.0) != Some(dest) {
                 new_slots.push((slot, dest));
             }
-            for e in entries {
+            for mut e in entries {
+                if !self.xdp_tx {
+                    e.flow.ops |= rvs_xdp::ops::NO_TX;
+                }
                 want.insert(e.key, (e.flow, id));
             }
         }
@@ -389,7 +400,7 @@ mod tests {
         cmd(&mut e, "svc");
         cmd(&mut e, "dest");
         let mut fake = Fake::default();
-        let mut s = FastSync::new();
+        let mut s = FastSync::new(true);
         let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(0));
         assert_eq!(r.installed, 0, "no connection yet");
         udp(&mut e, 1000);
@@ -444,7 +455,7 @@ mod tests {
         cmd(&mut e, "svc");
         cmd(&mut e, "dest");
         let mut fake = Fake::default();
-        let mut s = FastSync::new();
+        let mut s = FastSync::new(true);
         udp(&mut e, 1000);
         s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
         let rep = FlowKey::new(17, ip("198.18.1.11"), 8080, ip("198.18.0.10"), 5000).unwrap();
@@ -461,7 +472,7 @@ mod tests {
         cmd(&mut e, "svc");
         cmd(&mut e, "dest");
         let mut fake = Fake::default();
-        let mut s = FastSync::new();
+        let mut s = FastSync::new(true);
         udp(&mut e, 1000);
         s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
         assert_eq!(fake.flows.len(), 2);

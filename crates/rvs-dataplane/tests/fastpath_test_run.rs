@@ -839,7 +839,7 @@ fn stats_through_the_fast_path_equal_the_engines() {
             let (mut alone, _, _) = setup_flowcase(&fc);
             let (mut fast, _, _) = setup_flowcase(&fc);
             let mut bpf = Bpf::new();
-            let mut sync = FastSync::new();
+            let mut sync = FastSync::new(true);
             let map = |i: IfaceId| match i {
                 lab::EXT => Some(bpf.ext),
                 lab::INT => Some(bpf.int),
@@ -933,4 +933,32 @@ fn setup_flowcase_packet(e: &mut Engine, fc: &Flowcase, reply: bool) -> Vec<u8> 
             fc.csum,
         )
     }
+}
+
+/// Out of the ingress interface: XDP_TX, or with `NO_TX` a DEVMAP redirect (same bytes);
+/// an egress missing from the DEVMAP leaves the frame to userspace, untouched.
+#[test]
+fn no_tx_redirects_back_out_of_the_ingress() {
+    if !privileged("fast path NO_TX test_run") {
+        return;
+    }
+    let mut bpf = Bpf::new();
+    let (e, pkt, ingress) = setup_flowcase(&simple_case(1, false, false, false));
+    bpf.sync(&e);
+    let in_idx = bpf.ifindex_of(ingress).unwrap();
+    let (k, _, _) = key_of(&pkt).unwrap();
+    let mut f = bpf.c.flow(&k).unwrap();
+    f.egress = in_idx;
+    bpf.c.set_flow(&k, &f).unwrap();
+    let (ret, tx_out, _, _) = bpf.run(&pkt, in_idx);
+    assert_eq!(ret, XDP_TX);
+    f.ops |= rvs_xdp::ops::NO_TX;
+    bpf.c.set_flow(&k, &f).unwrap();
+    let (ret, redir_out, _, _) = bpf.run(&pkt, in_idx);
+    assert_eq!(ret, XDP_REDIRECT);
+    assert_eq!(redir_out, tx_out);
+    bpf.c.remove_tx_port(in_idx).unwrap();
+    let (ret, out, hits, _) = bpf.run(&pkt, in_idx);
+    assert_eq!((ret, hits), (XDP_PASS, 0));
+    assert_eq!(out, pkt);
 }

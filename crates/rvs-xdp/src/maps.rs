@@ -134,6 +134,9 @@ pub mod ops {
     pub const SET_DST: u8 = 0x04;
     /// TUN: an outer header `tun_src` → `tun_dst` of `tun_type`.
     pub const ENCAP: u8 = 0x08;
+    /// Never XDP_TX: redirect through the DEVMAP even back out of the ingress interface
+    /// (a veth delivers XDP_TX frames only when its peer runs an XDP program).
+    pub const NO_TX: u8 = 0x10;
 }
 
 /// `rvs_flow.tun_type` values (`RVS_TUN_*`).
