@@ -77,6 +77,12 @@ enum LabCmd {
         /// Interface names.
         ifaces: Vec<String>,
     },
+    /// Turn GRO on for interfaces of this namespace (used by `up`).
+    #[command(hide = true)]
+    GroOn {
+        /// Interface names.
+        ifaces: Vec<String>,
+    },
 }
 
 /// `rvs lab up` arguments.
@@ -187,6 +193,14 @@ fn run(args: LabArgs) -> Result<ExitCode> {
             for i in &ifaces {
                 if let Err(e) = ethtool::tx_csum_off(i) {
                     bail!("turning TX checksum offload off on {i}: {e}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCmd::GroOn { ifaces } => {
+            for i in &ifaces {
+                if let Err(e) = ethtool::gro_on(i) {
+                    bail!("turning GRO on for {i}: {e}");
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -154,6 +154,14 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
         args.extend(ifs.iter().copied());
         sys::nsexec(ns, &rvs, &args)?;
     }
+    // GRO (so NAPI) on the router's ends of the director's links: rvsd's XDP fast path
+    // sends frames into the director's veths with XDP_TX or a redirect, which a veth
+    // drops unless its peer runs NAPI.
+    let mut peers = vec!["lab", "gro-on", "dir1"];
+    if cfg.server_lan() {
+        peers.push("dir2");
+    }
+    sys::nsexec(&r, &rvs, &peers)?;
     // Addresses and routes.
     let addr = |ns: &str, dev: &str, a: &str| -> Result<()> {
         if a.contains(':') {

@@ -90,6 +90,7 @@ impl Plane {
                     "seen": c.seen, "redirected": c.redirected, "passed": c.passed(),
                     "hits": c.hits(), "no_xsk": c.no_xsk, "redirect_failed": c.redirect_failed,
                     "malformed": c.malformed, "fragments": c.fragments,
+                    "fastpath": c.fastpath,
                 })
             });
             serde_json::json!({
@@ -109,6 +110,7 @@ impl Plane {
                     "tx_invalid_descs": s.kernel.tx_invalid_descs,
                 },
                 "classifier": cl,
+                "fastpath_flows": s.fastpath_flows,
             })
         });
         serde_json::json!({
