@@ -37,6 +37,12 @@ pub struct Config {
     /// default: a DEVMAP redirect works everywhere, while a veth drops XDP_TX frames
     /// unless its peer runs an XDP program; turn it on for NICs.
     pub xdp_tx: bool,
+    /// A bpffs directory (e.g. `/sys/fs/bpf/rvs/<name>`) where the fast path's maps, the
+    /// counters and the XDP links are pinned: on stop the program stays attached and
+    /// keeps forwarding established flows; the next start with the same directory takes
+    /// the links over atomically and reuses the maps (hitless restart). `None`: nothing
+    /// is pinned and the program goes with the process.
+    pub pin_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -49,6 +55,7 @@ impl Default for Config {
             hold: Duration::from_secs(1),
             fastpath: true,
             xdp_tx: false,
+            pin_dir: None,
         }
     }
 }
@@ -196,7 +203,10 @@ impl Dataplane {
         neigh: Arc<NeighCache>,
         routes: Arc<RouteWatch>,
     ) -> Result<Dataplane, DataplaneError> {
-        let mut classifier = Classifier::load()?;
+        let mut classifier = match &cfg.pin_dir {
+            Some(dir) => Classifier::load_pinned(dir)?,
+            None => Classifier::load()?,
+        };
         let mut modes = Vec::new();
         for name in &cfg.interfaces {
             modes.push((name.clone(), classifier.attach(name, cfg.mode)?));
@@ -321,6 +331,16 @@ impl Dataplane {
             classifier,
             fastpath_flows: self.fastpath_flows.load(Ordering::Relaxed),
         }
+    }
+
+    /// Stop like [`Dataplane::shutdown`], and remove the pins of `Config::pin_dir`: the
+    /// links detach and the pinned maps go (a stop for good, not a restart).
+    pub fn shutdown_and_unpin(self) {
+        self.classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unpin_all();
+        drop(self);
     }
 
     /// Whether the neighbour cache answers `addr` on `iface` (diagnostics).
