@@ -542,6 +542,66 @@ impl Director {
         }
     }
 
+    /// Take in a connection that exists outside the engine — a flow the XDP fast path kept
+    /// forwarding while rvsd restarted, as IPVS's sync backup learns connections: create
+    /// `proto caddr:cport → vaddr:vport` bound to dest `daddr:dport` of the service `key`,
+    /// in `state`, its timer started at `now` with that state's timeout. Not counted as a
+    /// new connection in the stats (it was counted when it began). `None` when the
+    /// service, the dest (or its availability) is gone, the protocol is unknown, or the
+    /// connection exists already.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adopt_conn(
+        &mut self,
+        key: &ServiceKey,
+        proto: u8,
+        (caddr, cport): (IpAddr, u16),
+        (vaddr, vport): (IpAddr, u16),
+        (daddr, dport): (IpAddr, u16),
+        state_: u8,
+        now: Time,
+    ) -> Option<ConnId> {
+        let p = Protocol::from_number(proto)?;
+        let sid = self.table.find(key)?;
+        let dest = self.table.find_dest(sid, &daddr, dport)?;
+        let d = self.table.dest(dest)?;
+        if !d.available
+            || self
+                .conns
+                .lookup_in(proto, &caddr, cport, &vaddr, vport)
+                .is_some()
+        {
+            return None;
+        }
+        let active = state::is_active(p, state_);
+        let mut flags = conn_flags_of(d.fwd);
+        if !active {
+            flags |= cf::INACTIVE;
+        }
+        let timeout = self.timeouts.get(p, state_).saturating_mul(1000);
+        let c = Conn {
+            caddr,
+            vaddr,
+            daddr,
+            cport,
+            vport,
+            dport,
+            proto,
+            state: state_,
+            flags,
+            dest: Some(dest),
+            control: None,
+            n_control: 0,
+            timeout,
+            expires: now,
+            fwmark: 0,
+            in_pkts: 0,
+        };
+        let id = self.conns.insert_unarmed(c);
+        self.bind_dest(dest, false, !active);
+        self.conns.set_expires(id, now + Dur(u64::from(timeout)));
+        Some(id)
+    }
+
     /// Delete a connection at once (a caller could not complete it, e.g. no FULLNAT port).
     pub fn remove_conn(&mut self, id: ConnId) {
         self.delete_conn(id, false);

@@ -1054,3 +1054,66 @@ fn fast_path_traffic_refreshes_and_counts_like_packets() {
         );
     }
 }
+
+#[test]
+fn adopted_connections_behave_like_established_ones() {
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", None);
+    t.dest(k, 11, 8080, FwdMethod::Masq, 1);
+    let est = crate::conn::state::tcp::ESTABLISHED;
+    let adopt = |t: &mut T, port: u16| {
+        t.d.adopt_conn(
+            &k,
+            6,
+            (client(1), port),
+            (ip(VIP), 80),
+            (rs(11), 8080),
+            est,
+            Time(1000),
+        )
+    };
+    t.at(1.0);
+    let id = adopt(&mut t, 5000).expect("adopted");
+    assert!(adopt(&mut t, 5000).is_none(), "exists already");
+    assert_eq!(
+        t.dest_counts(k, 11, 8080),
+        (1, 0, 0),
+        "an active connection"
+    );
+    let c = t.d.conns.get(id).unwrap();
+    assert_eq!((c.state, c.daddr, c.dport), (est, rs(11), 8080));
+    assert_eq!(t.d.stats.counters().conns, 0, "not counted as new");
+    // Its packets are forwarded like any established connection's.
+    assert_eq!(fwd_dest(t.ack(1, 5000, 80)), Some((rs(11), 8080)));
+    // Unknown dest or service: nothing.
+    assert!(
+        t.d.adopt_conn(
+            &k,
+            6,
+            (client(2), 1),
+            (ip(VIP), 80),
+            (rs(12), 8080),
+            est,
+            Time(0)
+        )
+        .is_none()
+    );
+    assert!(
+        t.d.adopt_conn(
+            &tcp_key(81),
+            6,
+            (client(2), 1),
+            (ip(VIP), 81),
+            (rs(11), 8080),
+            est,
+            Time(0)
+        )
+        .is_none()
+    );
+    // It expires with the ESTABLISHED timeout (15 min) from its last packet (at 1 s).
+    t.at(900.5);
+    assert!(t.d.conns.get(id).is_some());
+    t.at(901.5);
+    assert!(t.d.conns.get(id).is_none());
+}
