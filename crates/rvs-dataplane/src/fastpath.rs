@@ -253,6 +253,9 @@ pub fn entries(
                     .to_be(),
                 tun_src: bytes16(&src),
                 tun_dst: bytes16(&c.daddr),
+                // Not applied (no SET_DST): the dest, for adoption after a restart.
+                new_dst: bytes16(&c.daddr),
+                new_dport_be: c.dport.to_be(),
                 ..base
             };
             out.push(FlowEntry {

@@ -38,6 +38,8 @@ pub trait FlowTable {
     fn last_seen(&self, key: &FlowKey) -> Option<u64>;
     /// A slot's counters summed over CPUs.
     fn slot_stats(&self, slot: u32) -> Result<FlowStats, XdpError>;
+    /// Every entry in the map (read once, when a restarted data plane adopts them).
+    fn all_flows(&self) -> Vec<(FlowKey, Flow)>;
 }
 
 impl FlowTable for Classifier {
@@ -56,6 +58,10 @@ impl FlowTable for Classifier {
     fn slot_stats(&self, slot: u32) -> Result<FlowStats, XdpError> {
         self.flow_stats(slot)
     }
+
+    fn all_flows(&self) -> Vec<(FlowKey, Flow)> {
+        self.flows()
+    }
 }
 
 /// What one pass did.
@@ -71,6 +77,8 @@ pub struct SyncReport {
     pub merged_pkts: u64,
     /// Map operations that failed (logged).
     pub errors: u64,
+    /// Connections adopted from a previous run's flows.
+    pub adopted: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +99,11 @@ pub struct FastSync {
     by_conn: HashMap<ConnId, Vec<FlowKey>>,
     /// Slot → (its dest, the counters already merged).
     slots: HashMap<u32, (DestId, FlowStats)>,
+    /// The map has not been looked at yet (a pinned map may hold a previous run's flows).
+    adopted: bool,
+    /// Entries found in the map at start that no connection claims yet: removed after the
+    /// first pass unless one does.
+    orphans: Vec<FlowKey>,
 }
 
 fn minus(a: &FlowStats, b: &FlowStats) -> FlowStats {
@@ -133,6 +146,11 @@ impl FastSync {
         now: Time,
     ) -> SyncReport {
         let mut r = SyncReport::default();
+        // 0. Flows a previous run left in a pinned map: their connections join the engine.
+        if !self.adopted {
+            self.adopted = true;
+            r.adopted = self.adopt(engine, table, now);
+        }
         // 1. Traffic in XDP keeps connections alive.
         self.installed
             .retain(|key, inst| match table.last_seen(key) {
@@ -203,6 +221,17 @@ impl FastSync {
                 }
             }
         }
+        for k in std::mem::take(&mut self.orphans) {
+            if !want.contains_key(&k) {
+                match table.remove_flow(&k) {
+                    Ok(_) => r.removed += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "removing an orphan fast-path flow");
+                        r.errors += 1;
+                    }
+                }
+            }
+        }
         for (k, (flow, conn)) in want {
             if !self.slots.contains_key(&flow.slot) {
                 continue; // its counters could not be read: stay in userspace
@@ -235,6 +264,75 @@ impl FastSync {
             }
         }
         r
+    }
+
+    /// Create engine connections for the client → server flows found in the map (NAT, DR,
+    /// TUN; FULLNAT's local ports cannot be re-reserved and its flows are dropped): the
+    /// service by (proto, VIP, port) or (proto, VIP, 0), the dest from the entry. Every
+    /// entry found becomes an orphan until a connection's entries claim it.
+    fn adopt(&mut self, engine: &mut Engine, table: &dyn FlowTable, now: Time) -> u64 {
+        use rvs_core::conn::state;
+        use rvs_xdp::{DIR_IN, ops};
+        let flows = table.all_flows();
+        let mut n = 0;
+        for (k, f) in &flows {
+            self.orphans.push(*k);
+            if f.dir != DIR_IN || f.ops & ops::SET_SRC != 0 {
+                continue;
+            }
+            let addr = |b: &[u8; 16]| -> std::net::IpAddr {
+                if k.family == 4 {
+                    std::net::IpAddr::from([b[0], b[1], b[2], b[3]])
+                } else {
+                    std::net::IpAddr::from(*b)
+                }
+            };
+            let (caddr, vaddr, daddr) = (addr(&k.src), addr(&k.dst), addr(&f.new_dst));
+            let (cport, vport, dport) = (
+                u16::from_be(k.sport_be),
+                u16::from_be(k.dport_be),
+                u16::from_be(f.new_dport_be),
+            );
+            let st = if k.proto == 6 {
+                state::tcp::ESTABLISHED
+            } else {
+                state::udp::NORMAL
+            };
+            let Some(proto) = rvs_core::Protocol::from_number(k.proto) else {
+                continue;
+            };
+            for port in [vport, 0] {
+                let key = rvs_core::ServiceKey::Addr {
+                    proto,
+                    addr: vaddr,
+                    port,
+                };
+                if engine
+                    .director
+                    .adopt_conn(
+                        &key,
+                        k.proto,
+                        (caddr, cport),
+                        (vaddr, vport),
+                        (daddr, dport),
+                        st,
+                        now,
+                    )
+                    .is_some()
+                {
+                    n += 1;
+                    break;
+                }
+            }
+        }
+        if !flows.is_empty() {
+            tracing::info!(
+                flows = flows.len(),
+                adopted = n,
+                "fast-path flows of a previous run"
+            );
+        }
+        n
     }
 
     fn merge_counters(&mut self, engine: &mut Engine, table: &dyn FlowTable, r: &mut SyncReport) {
@@ -349,6 +447,9 @@ mod tests {
         fn slot_stats(&self, slot: u32) -> Result<FlowStats, XdpError> {
             Ok(self.stats.get(&slot).copied().unwrap_or_default())
         }
+        fn all_flows(&self) -> Vec<(FlowKey, Flow)> {
+            self.flows.iter().map(|(k, f)| (*k, *f)).collect()
+        }
     }
 
     fn ip(s: &str) -> std::net::IpAddr {
@@ -447,6 +548,34 @@ mod tests {
         let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(551_000));
         assert_eq!((r.removed, s.len()), (2, 0));
         assert!(fake.flows.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_sync_adopts_the_flows_it_finds() {
+        let mut e = lab::engine();
+        cmd(&mut e, "svc");
+        cmd(&mut e, "dest");
+        let mut fake = Fake::default();
+        let mut s = FastSync::new(true);
+        udp(&mut e, 1000);
+        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let installed = fake.flows.clone();
+        // An entry nobody will claim.
+        let stray = FlowKey::new(17, ip("198.18.0.99"), 1, ip("198.18.0.100"), 53).unwrap();
+        fake.flows.insert(stray, Flow::default());
+        // rvsd restarts: a new engine with the same rules, a new sync, the same map.
+        let mut e2 = lab::engine();
+        cmd(&mut e2, "svc");
+        cmd(&mut e2, "dest");
+        let mut s2 = FastSync::new(true);
+        let r = s2.sync(&mut e2, &mut fake, &LabNeighbours, &idx, Time(5000));
+        assert_eq!((r.adopted, r.removed), (1, 1), "{r:?}");
+        assert_eq!(e2.director.conns.len(), 1);
+        assert_eq!(
+            fake.flows, installed,
+            "the same entries, the stray one gone"
+        );
+        assert_eq!(s2.len(), 2);
     }
 
     #[test]

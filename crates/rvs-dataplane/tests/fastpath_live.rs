@@ -299,7 +299,8 @@ impl Drop for Bpffs {
 
 /// rvsd restarts (the data plane stops, a new one with a new, empty engine starts) in
 /// the middle of a UDP stream: with the maps and links pinned, the stream's packets keep
-/// flowing in XDP through the gap and after, and none is lost.
+/// flowing in XDP through the gap and after, none is lost, and the new engine adopts the
+/// connection and counts its packets.
 #[test]
 fn a_stream_keeps_flowing_across_a_restart_with_pinned_maps() {
     if !privileged("a_stream_keeps_flowing_across_a_restart_with_pinned_maps") {
@@ -367,6 +368,13 @@ fn a_stream_keeps_flowing_across_a_restart_with_pinned_maps() {
     assert!(fp(&after) > fp(&before), "{report}");
     assert!(fp(&after) + before.rx >= 2 * M as u64, "{report}");
     assert!(second.lock().unwrap().counters.rx <= 4, "{report}");
+    // The second engine adopted the flow's connection and counts its packets.
+    let e2 = second.lock().unwrap();
+    let c2 = e2.director.stats.counters();
+    assert_eq!(e2.director.conns.len(), 1, "{report}");
+    assert_eq!(c2.conns, 0, "adopted, not new: {c2:?}");
+    assert!(c2.inpkts >= 100 && c2.outpkts >= 100, "{c2:?} {report}");
+    drop(e2);
     // Unpinned at the end: the directory is gone.
     assert!(!pin.exists(), "{report}");
 }
