@@ -116,6 +116,9 @@ pub struct UpArgs {
     /// the built-in server (which still does the UDP echo). Needs nginx installed.
     #[arg(long)]
     nginx: bool,
+    /// Run rvsd without its XDP fast path (`rvsd --no-fastpath`).
+    #[arg(long)]
+    no_fastpath: bool,
     /// Labs are always dual-stack; this only puts IPv6 first in the hints.
     #[arg(long)]
     ipv6: bool,
@@ -141,6 +144,7 @@ impl UpArgs {
             xdp_mode: self.xdp_mode.clone(),
             tun_type: self.tun_type,
             nginx: self.nginx,
+            fastpath: !self.no_fastpath,
         }
     }
 }

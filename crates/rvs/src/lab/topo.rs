@@ -83,6 +83,13 @@ pub struct LabConfig {
     pub tun_type: TunType,
     /// nginx serves HTTP on the real servers instead of the built-in server.
     pub nginx: bool,
+    /// rvsd forwards established flows in XDP (its fast path; `--no-fastpath` when false).
+    #[serde(default = "yes")]
+    pub fastpath: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A bad lab configuration.
@@ -293,6 +300,7 @@ mod tests {
             xdp_mode: "auto".into(),
             tun_type: TunType::Gue,
             nginx: false,
+            fastpath: true,
         }
     }
 

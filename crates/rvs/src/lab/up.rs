@@ -422,6 +422,9 @@ fn start_rvsd(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     if cfg.server_lan() {
         args.extend(["--interface".into(), "eth2".into()]);
     }
+    if !cfg.fastpath {
+        args.push("--no-fastpath".into());
+    }
     args.extend([
         "--vip".into(),
         format!("{VIP4}/32"),

@@ -32,6 +32,7 @@ impl Plane {
     pub fn start(
         interfaces: &[String],
         xdp_mode: &str,
+        fastpath: bool,
         engine: Arc<Mutex<Engine>>,
     ) -> anyhow::Result<Plane> {
         if interfaces.is_empty() {
@@ -45,6 +46,7 @@ impl Plane {
         let cfg = Config {
             interfaces: interfaces.to_vec(),
             mode,
+            fastpath,
             ..Config::default()
         };
         let dp = Dataplane::start(cfg, engine).context("cannot start the data plane")?;

@@ -41,6 +41,10 @@ struct Args {
     /// How the XDP program is attached: auto (native, else generic), native, generic.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     xdp_mode: String,
+    /// Do not forward established flows in XDP (the fast path): every service packet goes
+    /// through the AF_XDP worker (for comparisons and debugging).
+    #[arg(long)]
+    no_fastpath: bool,
     /// Address to put on --vip-interface while rvsd runs (repeatable), ADDR[/PLEN]
     /// (default /32 or /128), like keepalived's virtual_ipaddress.
     #[arg(long = "vip", value_name = "ADDR[/PLEN]")]
@@ -147,7 +151,12 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let plane = control::Plane::start(&args.interfaces, &args.xdp_mode, engine.clone());
+    let plane = control::Plane::start(
+        &args.interfaces,
+        &args.xdp_mode,
+        !args.no_fastpath,
+        engine.clone(),
+    );
     let plane = match plane {
         Ok(p) => p,
         Err(e) => {
