@@ -107,6 +107,11 @@ impl System {
         )
     }
 
+    /// rvsd with its XDP fast path (established flows forwarded without rvsd's worker).
+    pub fn has_fastpath(self) -> bool {
+        self.is_rvs() && !matches!(self, System::RvsNatNoFast | System::RvsDrNoFast)
+    }
+
     /// False for HAProxy (no UDP).
     pub fn has_udp(self) -> bool {
         self != System::Haproxy
@@ -132,7 +137,7 @@ impl System {
             xdp_mode: "auto".into(),
             tun_type: TunType::Ipip,
             nginx: false,
-            fastpath: !matches!(self, System::RvsNatNoFast | System::RvsDrNoFast),
+            fastpath: self.has_fastpath(),
         }
     }
 
@@ -215,6 +220,8 @@ mod tests {
         assert!(l.validate().is_ok());
         assert!(!System::Haproxy.has_udp() && System::Nginx.has_udp());
         assert!(ALL.iter().filter(|s| s.is_rvs()).count() == 6);
+        assert!(System::RvsDr.has_fastpath() && !System::RvsDrNoFast.has_fastpath());
+        assert!(!System::Plain.has_fastpath() && !System::Nginx.has_fastpath());
         assert!(l.fastpath);
         let l = System::RvsDrNoFast.lab("rvsbx", 2);
         assert_eq!(
