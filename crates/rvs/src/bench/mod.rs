@@ -117,7 +117,7 @@ fn plan(a: &RunArgs) -> Result<run::Plan> {
             System::Nftables,
             System::RvsNat,
             System::RvsDr,
-            System::RvsDrNoFast,
+            System::RvsDrNoFastpath,
         ]
     } else {
         system::ALL.to_vec()
@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(s.memory_system(), Some(System::RvsDr));
         let f = plan(&P::parse_from(["x"]).a).unwrap();
         assert_eq!(f.systems.len(), 10);
-        assert!(s.systems.contains(&System::RvsDrNoFast));
+        assert!(s.systems.contains(&System::RvsDrNoFastpath));
         assert_eq!(f.reps, 3);
         assert_eq!(f.mem_targets, vec![10_000, 100_000, 1_000_000]);
         let n = plan(&P::parse_from(["x", "--systems", "plain,haproxy", "--mem-conns", "0"]).a)

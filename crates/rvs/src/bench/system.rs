@@ -42,9 +42,9 @@ pub enum System {
     /// rvsd, FULLNAT.
     RvsFullnat,
     /// rvsd, NAT, without the XDP fast path (every packet through the AF_XDP worker).
-    RvsNatNoFast,
+    RvsNatNoFastpath,
     /// rvsd, DR, without the XDP fast path.
-    RvsDrNoFast,
+    RvsDrNoFastpath,
 }
 
 /// Every system, in table order.
@@ -57,8 +57,8 @@ pub const ALL: [System; 10] = [
     System::RvsDr,
     System::RvsTun,
     System::RvsFullnat,
-    System::RvsNatNoFast,
-    System::RvsDrNoFast,
+    System::RvsNatNoFastpath,
+    System::RvsDrNoFastpath,
 ];
 
 impl System {
@@ -73,8 +73,8 @@ impl System {
             System::RvsDr => "rvs-dr",
             System::RvsTun => "rvs-tun",
             System::RvsFullnat => "rvs-fullnat",
-            System::RvsNatNoFast => "rvs-nat-no-fastpath",
-            System::RvsDrNoFast => "rvs-dr-no-fastpath",
+            System::RvsNatNoFastpath => "rvs-nat-no-fastpath",
+            System::RvsDrNoFastpath => "rvs-dr-no-fastpath",
         }
     }
 
@@ -89,8 +89,8 @@ impl System {
             System::RvsDr => "rvs DR",
             System::RvsTun => "rvs TUN (IPIP)",
             System::RvsFullnat => "rvs FULLNAT",
-            System::RvsNatNoFast => "rvs NAT, no fast path",
-            System::RvsDrNoFast => "rvs DR, no fast path",
+            System::RvsNatNoFastpath => "rvs NAT, no fast path",
+            System::RvsDrNoFastpath => "rvs DR, no fast path",
         }
     }
 
@@ -102,14 +102,14 @@ impl System {
                 | System::RvsDr
                 | System::RvsTun
                 | System::RvsFullnat
-                | System::RvsNatNoFast
-                | System::RvsDrNoFast
+                | System::RvsNatNoFastpath
+                | System::RvsDrNoFastpath
         )
     }
 
     /// rvsd with its XDP fast path (established flows forwarded without rvsd's worker).
     pub fn has_fastpath(self) -> bool {
-        self.is_rvs() && !matches!(self, System::RvsNatNoFast | System::RvsDrNoFast)
+        self.is_rvs() && !matches!(self, System::RvsNatNoFastpath | System::RvsDrNoFastpath)
     }
 
     /// False for HAProxy (no UDP).
@@ -122,8 +122,8 @@ impl System {
         let (mode, balancer) = match self {
             System::Plain | System::Haproxy | System::Nginx => (Mode::Nat, Balancer::None),
             System::Nftables => (Mode::Nat, Balancer::Nftables),
-            System::RvsNat | System::RvsNatNoFast => (Mode::Nat, Balancer::Rvs),
-            System::RvsDr | System::RvsDrNoFast => (Mode::Dr, Balancer::Rvs),
+            System::RvsNat | System::RvsNatNoFastpath => (Mode::Nat, Balancer::Rvs),
+            System::RvsDr | System::RvsDrNoFastpath => (Mode::Dr, Balancer::Rvs),
             System::RvsTun => (Mode::Tun, Balancer::Rvs),
             System::RvsFullnat => (Mode::Fullnat, Balancer::Rvs),
         };
@@ -220,10 +220,10 @@ mod tests {
         assert!(l.validate().is_ok());
         assert!(!System::Haproxy.has_udp() && System::Nginx.has_udp());
         assert!(ALL.iter().filter(|s| s.is_rvs()).count() == 6);
-        assert!(System::RvsDr.has_fastpath() && !System::RvsDrNoFast.has_fastpath());
+        assert!(System::RvsDr.has_fastpath() && !System::RvsDrNoFastpath.has_fastpath());
         assert!(!System::Plain.has_fastpath() && !System::Nginx.has_fastpath());
         assert!(l.fastpath);
-        let l = System::RvsDrNoFast.lab("rvsbx", 2);
+        let l = System::RvsDrNoFastpath.lab("rvsbx", 2);
         assert_eq!(
             (l.mode, l.balancer, l.fastpath),
             (Mode::Dr, Balancer::Rvs, false)
