@@ -1,7 +1,8 @@
 //! Keeping the XDP fast path in step with the engine, in batches (the worker calls
 //! [`FastSync::sync`] every [`SYNC_MS`], never per packet):
 //!
-//! 1. flows whose `last_seen` moved since the last pass had traffic in XDP: their
+//! 1. (every [`REFRESH_MS`]) flows whose `last_seen` moved since the last read had
+//!    traffic in XDP: their
 //!    connection's timer is restarted ([`rvs_core::Director::touch_conn`]), so an
 //!    established connection does not time out in userspace while its packets never
 //!    reach it;
@@ -25,8 +26,11 @@ use rvs_xdp::{Classifier, FLOW_SLOTS, Flow, FlowKey, FlowStats, XdpError};
 
 use crate::fastpath;
 
-/// How often the worker syncs (ms).
+/// How often the worker syncs (ms): installs, removals and counters.
 pub const SYNC_MS: u64 = 200;
+/// How often the installed entries' `last_seen` are read (ms): one map lookup per entry,
+/// so not on every pass.
+pub const REFRESH_MS: u64 = 1000;
 
 /// The map operations the sync needs (the classifier, or a fake in tests).
 pub trait FlowTable {
@@ -101,6 +105,8 @@ pub struct FastSync {
     slots: HashMap<u32, (DestId, FlowStats)>,
     /// The map has not been looked at yet (a pinned map may hold a previous run's flows).
     adopted: bool,
+    /// When `last_seen` was last read.
+    last_refresh: Option<Time>,
     /// Entries found in the map at start that no connection claims yet: removed after the
     /// first pass unless one does.
     orphans: Vec<FlowKey>,
@@ -151,19 +157,31 @@ impl FastSync {
             self.adopted = true;
             r.adopted = self.adopt(engine, table, now);
         }
-        // 1. Traffic in XDP keeps connections alive.
-        self.installed
-            .retain(|key, inst| match table.last_seen(key) {
-                Some(ls) => {
-                    if ls != inst.seen {
-                        inst.seen = ls;
-                        engine.director.touch_conn(inst.conn, now);
-                        r.touched += 1;
+        // 1. Traffic in XDP keeps connections alive (read once every REFRESH_MS).
+        let due = self
+            .last_refresh
+            .is_none_or(|t| now.millis_since(t) >= REFRESH_MS);
+        if due {
+            self.last_refresh = Some(now);
+            let mut evicted = Vec::new();
+            for (key, inst) in self.installed.iter_mut() {
+                match table.last_seen(key) {
+                    Some(ls) => {
+                        if ls != inst.seen {
+                            inst.seen = ls;
+                            engine.director.touch_conn(inst.conn, now);
+                            r.touched += 1;
+                        }
                     }
-                    true
+                    None => evicted.push((*key, inst.conn)),
                 }
-                None => false,
-            });
+            }
+            // Evicted by the LRU map: installed again below.
+            for (key, conn) in evicted {
+                self.installed.remove(&key);
+                self.unindex(conn, &key);
+            }
+        }
         // 2. Counters.
         self.merge_counters(engine, table, &mut r);
         // 3. The map follows the connections.
@@ -605,14 +623,17 @@ mod tests {
         udp(&mut e, 1000);
         s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
         assert_eq!(fake.flows.len(), 2);
-        // The LRU map evicted one: it is installed again.
+        // The LRU map evicted one: noticed at the next last_seen read (REFRESH_MS on),
+        // then installed again.
         let k = *fake.flows.keys().next().unwrap();
         fake.flows.remove(&k);
-        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1100));
+        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1200));
+        assert_eq!(r.installed, 0, "not read yet");
+        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(2000));
         assert_eq!(r.installed, 1);
         assert_eq!(fake.flows.len(), 2);
         cmd(&mut e, "deldest");
-        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1200));
+        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(2200));
         assert_eq!(
             r.removed, 2,
             "a connection without its dest stays in userspace"
