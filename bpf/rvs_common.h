@@ -90,7 +90,7 @@ struct rvs_flow_key {
 #define RVS_TUN_GRE 2
 
 /* rvs_flow.tun_flags */
-#define RVS_TF_CSUM 0x01   /* GUE / GRE checksum (the fast path leaves these to userspace) */
+#define RVS_TF_CSUM 0x01   /* GUE / GRE checksum (GRE: an 8-byte header) */
 #define RVS_TF_OUTER6 0x02 /* the outer header is IPv6 */
 
 /* rvs_flow.dir: which counters of the slot the packet goes to. */

@@ -184,6 +184,48 @@ static __always_inline int fp_send(struct xdp_md *ctx, struct rvs_flow *f)
 	return bpf_redirect_map(&rvs_tx_ports, f->egress, 0);
 }
 
+/* The sum of [p, end) as rvs-core's checksum::sum makes it (big-endian 16-bit words, a
+ * trailing odd byte as a high byte), folded to 16 bits. bpf_csum_diff sums in host order
+ * (little-endian here): a ones' complement sum is the byte swap of the other order's. At
+ * most 1536 + 63 bytes (the MTU check bounds the packet). */
+static __always_inline __u16 fp_sum(__u8 *p, void *end)
+{
+	__u32 le = 0, be = 0;
+	__u16 l;
+	int i;
+
+	for (i = 0; i < 24; i++) {
+		if ((void *)(p + 64) > end)
+			break;
+		le = (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 64, le);
+		p += 64;
+	}
+	if ((void *)(p + 32) <= end) {
+		le = (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 32, le);
+		p += 32;
+	}
+	if ((void *)(p + 16) <= end) {
+		le = (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 16, le);
+		p += 16;
+	}
+	if ((void *)(p + 8) <= end) {
+		le = (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 8, le);
+		p += 8;
+	}
+	if ((void *)(p + 4) <= end) {
+		le = (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 4, le);
+		p += 4;
+	}
+	if ((void *)(p + 2) <= end) {
+		be += ((__u32)p[0] << 8) | p[1];
+		p += 2;
+	}
+	if ((void *)(p + 1) <= end)
+		be += (__u32)p[0] << 8;
+	l = fp_fold(le);
+	return fp_fold(be + (__u32)(__u16)((l << 8) | (l >> 8)));
+}
+
 /* TUN: put the outer header (and GUE / GRE) in front of the IP packet at l3 (inner_len
  * bytes, family `family`). Every check has been made. */
 static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u32 l2len,
@@ -193,13 +235,17 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 	void *data = (void *)(long)ctx->data;
 	void *end;
 	__u32 iplen = (f->tun_flags & RVS_TF_OUTER6) ? 40 : 20;
-	__u32 encap = f->tun_type == RVS_TUN_GUE ? 12 : f->tun_type == RVS_TUN_GRE ? 4 : 0;
+	int csum = f->tun_flags & RVS_TF_CSUM;
+	__u32 encap = f->tun_type == RVS_TUN_GUE   ? 12
+		      : f->tun_type == RVS_TUN_GRE ? (csum ? 8 : 4)
+						   : 0;
 	__u32 overhead = iplen + encap;
 	__u8 inner_proto = family == RVS_AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
 	__u8 outer_proto = f->tun_type == RVS_TUN_GUE	? IPPROTO_UDP
 			   : f->tun_type == RVS_TUN_GRE ? RVS_IPPROTO_GRE
 							: inner_proto;
 	__u8 *h, *e;
+	int i;
 
 	if (data + 18 > (void *)(long)ctx->data_end)
 		return -1;
@@ -266,11 +312,48 @@ static __always_inline int fp_encap(struct xdp_md *ctx, struct rvs_flow *f, __u3
 		e[9] = inner_proto;
 		e[10] = 0;
 		e[11] = 0;
+		if (csum) {
+			/* UDP: pseudo-header + UDP header, GUE header and inner packet; a 0
+			 * result is sent as 0xffff (tunnel.rs). */
+			__u32 ps = IPPROTO_UDP + encap + inner_len;
+			int n = (f->tun_flags & RVS_TF_OUTER6) ? 16 : 4;
+			__u16 c;
+
+#pragma unroll
+			for (i = 0; i < 16; i += 2) {
+				if (i < n) {
+					ps += ((__u32)f->tun_src[i] << 8) | f->tun_src[i + 1];
+					ps += ((__u32)f->tun_dst[i] << 8) | f->tun_dst[i + 1];
+				}
+			}
+			c = (__u16)~fp_fold(fp_fold(ps) + (__u32)fp_sum(e, end));
+			if (c == 0)
+				c = 0xffff;
+			data = (void *)(long)ctx->data;
+			end = (void *)(long)ctx->data_end;
+			e = data + l2len + ((f->tun_flags & RVS_TF_OUTER6) ? 40 : 20);
+			if ((void *)(e + 8) > end)
+				return XDP_ABORTED;
+			wr16(e + 6, c);
+		}
 	} else if (f->tun_type == RVS_TUN_GRE) {
-		if ((void *)(e + 4) > end)
+		if ((void *)(e + 8) > end)
 			return XDP_ABORTED;
-		wr16(e, 0);
+		wr16(e, csum ? 0x8000 : 0);
 		wr16(e + 2, family == RVS_AF_INET6 ? RVS_ETH_P_IPV6 : RVS_ETH_P_IP);
+		if (csum) {
+			__u16 c;
+
+			wr16(e + 4, 0);
+			wr16(e + 6, 0);
+			c = (__u16)~fp_sum(e, end);
+			data = (void *)(long)ctx->data;
+			end = (void *)(long)ctx->data_end;
+			e = data + l2len + ((f->tun_flags & RVS_TF_OUTER6) ? 40 : 20);
+			if ((void *)(e + 8) > end)
+				return XDP_ABORTED;
+			wr16(e + 4, c);
+		}
 	}
 	__builtin_memcpy(data, f->dmac, 6);
 	__builtin_memcpy((__u8 *)data + 6, f->smac, 6);
@@ -367,8 +450,6 @@ static __always_inline int rvs_fastpath(struct xdp_md *ctx, __u32 l2len, __u8 fa
 	if ((f->ops & RVS_FO_DEC_TTL) && ttl <= 1)
 		return -1;
 	if (f->ops & RVS_FO_ENCAP) {
-		if (f->tun_flags & RVS_TF_CSUM)
-			return -1;
 		if (total > f->max_len || l3 + total != end)
 			return -1;
 		/* An outer IPv4 header of a fragmentable packet takes an IP id. */

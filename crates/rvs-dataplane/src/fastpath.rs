@@ -59,9 +59,6 @@ pub enum NotFast {
     /// TUN: the egress interface has no address of the outer family.
     #[error("no tunnel source address")]
     NoSourceAddress,
-    /// TUN: GUE / GRE checksums need a sum over the whole packet: userspace does them.
-    #[error("tunnel checksum")]
-    TunnelChecksum,
     /// FULLNAT: no local address and port allocated.
     #[error("no FULLNAT allocation")]
     NoAllocation,
@@ -225,9 +222,6 @@ pub fn entries(
         FwdMethod::Tunnel => {
             let dest = c.dest.and_then(|d| engine.director.table.dest(d));
             let t = dest.map(|d| d.tun).unwrap_or_default();
-            if t.csum == TunCsum::Csum {
-                return Err(NotFast::TunnelChecksum);
-            }
             let hop = to_dest(false)?;
             let outer6 = c.daddr.is_ipv6();
             let src = engine
@@ -246,7 +240,12 @@ pub fn entries(
                 dir: DIR_IN,
                 ops: ops::ENCAP,
                 tun_type,
-                tun_flags: if outer6 { tun::F_OUTER6 } else { 0 },
+                tun_flags: if outer6 { tun::F_OUTER6 } else { 0 }
+                    | if t.csum == TunCsum::Csum && t.kind != TunType::Ipip {
+                        tun::F_CSUM
+                    } else {
+                        0
+                    },
                 max_len,
                 tun_port_be: port.to_be(),
                 tun_sport_be: gue_source_port(&c.caddr, &c.vaddr, c.cport, c.vport, c.proto)

@@ -147,7 +147,7 @@ pub mod tun {
     pub const GUE: u8 = 1;
     /// GRE.
     pub const GRE: u8 = 2;
-    /// `tun_flags`: the GUE / GRE checksum option (such flows stay in userspace).
+    /// `tun_flags`: the GUE / GRE checksum option (GRE then has an 8-byte header).
     pub const F_CSUM: u8 = 0x01;
     /// `tun_flags`: the outer header is IPv6.
     pub const F_OUTER6: u8 = 0x02;
