@@ -4,12 +4,13 @@
  * rewrite.rs, tunnel.rs, mod.rs), and sent with XDP_TX or a DEVMAP redirect. Only packets
  * that cannot change connection state are taken: TCP without SYN, FIN or RST, and UDP.
  * Anything else, or anything unusual (IPv4 options, IPv6 extension headers, fragments,
- * a TTL that would expire, a tunnelled packet over the MTU or needing a fresh IP id or a
- * GUE/GRE checksum, a missing egress port), is left to the classifier and userspace:
- * rvs_fastpath returns -1 before touching a byte.
+ * a TTL that would expire, a tunnelled packet over the MTU or needing a fresh IP id, a
+ * missing egress port), is left to the classifier and userspace: rvs_fastpath returns -1
+ * before touching a byte.
  *
  * Checksums are updated incrementally with the same arithmetic as rvs-core (RFC 1624,
- * folded twice), so the output is byte-identical, including the 0 / 0xffff choice. */
+ * folded twice), so the output is byte-identical, including the 0 / 0xffff choice; GUE
+ * and GRE checksums are summed over the packet (fp_sum). */
 #ifndef RVS_FASTPATH_H
 #define RVS_FASTPATH_H
 
