@@ -177,13 +177,15 @@ pub fn entries(
     match fwd {
         FwdMethod::Local => return Err(NotFast::Local),
         FwdMethod::Route => {
-            let f = addressed(
-                Flow {
-                    dir: DIR_IN,
-                    ..base
-                },
-                to_dest(true)?,
-            )?;
+            // new_dst is not applied (no SET_DST): it records the dest, so a restarted
+            // rvsd can adopt the flow.
+            let f = Flow {
+                dir: DIR_IN,
+                new_dst: bytes16(&c.daddr),
+                new_dport_be: c.dport.to_be(),
+                ..base
+            };
+            let f = addressed(f, to_dest(true)?)?;
             out.push(FlowEntry {
                 key: key_in,
                 flow: f,
@@ -394,6 +396,9 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].flow.ops, 0);
         assert_eq!(v[0].flow.dmac, lab::server_mac(&ip("198.18.1.11")));
+        // Not applied, but recorded for adoption after a restart.
+        assert_eq!(v[0].flow.new_dst[..4], [198, 18, 1, 11]);
+        assert_eq!(u16::from_be(v[0].flow.new_dport_be), 8080);
         let none = rvs_core::engine::StaticNeighbours::default();
         assert_eq!(entries(&e, id, &none, &idx, 0), Err(NotFast::Unresolved));
         assert_eq!(

@@ -196,6 +196,7 @@ s.bind(("0.0.0.0", 5001))
 s.listen(1)
 s.settimeout(30)
 c, _ = s.accept()
+c.settimeout(30)
 for i in range(128):
     c.sendall(b"x" * 65536)
     time.sleep(0.025)
@@ -332,4 +333,121 @@ fn require(what: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
         return None;
     }
     Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// `rvs lab up --pin`: rvsd restarts (SIGTERM, then the same command line) in the middle
+/// of a DR download; the pinned program keeps forwarding the flow through the gap, the
+/// new rvsd takes the links over, adopts the connection, and the download completes.
+#[test]
+fn dr_download_survives_an_rvsd_restart_with_pinned_maps() {
+    let Some(_g) = require("fast path lab restart") else {
+        return;
+    };
+    let lab = Lab::up("dr", &["--pin"]);
+    let rules = [
+        format!("-A -t {VIP4}:5001 -s rr"),
+        format!("-a -t {VIP4}:5001 -r 198.18.1.11:5001 -g -w 1"),
+    ];
+    for r in &rules {
+        lab.ctl(r);
+    }
+    // The restarted rvsd loads the lab's rules file: the service must be in it.
+    let rules_file = lab.state().join("rules.txt");
+    let mut text = std::fs::read_to_string(&rules_file).expect("rules.txt");
+    for r in &rules {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&rules_file, text).expect("rules.txt");
+    let server = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("rs1"), "python3", "-c", SERVER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server");
+    std::thread::sleep(Duration::from_millis(500));
+    let client = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", CLIENT])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
+    // Wait until the flow is in the fast path.
+    let t0 = Instant::now();
+    while lab.status()["dataplane"]["fastpath_flows"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "flow never installed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fast_before = lab.status()["dataplane"]["classifier"]["fastpath"]
+        .as_u64()
+        .expect("fastpath");
+    let pid = lab.rvsd_pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    lab.stop_rvsd();
+    assert!(lab.xdp_attached(), "the pinned program stays attached");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir")])
+        .args(&argv)
+        .stderr(log)
+        .spawn()
+        .expect("restart rvsd");
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new(RVS)
+            .args(["ctl", "--control"])
+            .arg(lab.sock())
+            .args(["--", "-Ln"])
+            .output();
+        if out.map(|o| o.status.success()).unwrap_or(false) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "restarted rvsd does not answer"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "restarted rvsd exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let st = lab.status();
+    eprintln!("CONNS after restart:\n{}", lab.ctl("-Lnc"));
+    let out = client.wait_with_output().expect("client");
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    let srv = server.wait_with_output().expect("server");
+    let end = lab.status();
+    let report = format!(
+        "client {got} {}\nserver {}\nafter restart {:#}\nat the end {:#}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&srv.stderr),
+        st["dataplane"],
+        end["dataplane"],
+        std::fs::read_to_string(lab.state().join("rvsd-restart.log")).unwrap_or_default()
+    );
+    eprintln!("{report}");
+    assert!(got.contains(&format!("bytes {}", 8 << 20)), "{report}");
+    // The new rvsd adopted the connection and the pinned counters went on.
+    assert!(st["connections"].as_u64().unwrap_or(0) >= 1, "{report}");
+    let fast_end = end["dataplane"]["classifier"]["fastpath"]
+        .as_u64()
+        .expect("fastpath");
+    assert!(fast_end > fast_before, "{report}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

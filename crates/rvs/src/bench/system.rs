@@ -138,6 +138,7 @@ impl System {
             tun_type: TunType::Ipip,
             nginx: false,
             fastpath: self.has_fastpath(),
+            pin: false,
         }
     }
 

@@ -119,6 +119,10 @@ pub struct UpArgs {
     /// Run rvsd without its XDP fast path (`rvsd --no-fastpath`).
     #[arg(long)]
     no_fastpath: bool,
+    /// rvsd pins its fast-path maps and XDP links in a bpffs mounted at the lab's state
+    /// directory (`rvsd --pin-dir`): restarting rvsd keeps established flows forwarding.
+    #[arg(long)]
+    pin: bool,
     /// Labs are always dual-stack; this only puts IPv6 first in the hints.
     #[arg(long)]
     ipv6: bool,
@@ -145,6 +149,7 @@ impl UpArgs {
             tun_type: self.tun_type,
             nginx: self.nginx,
             fastpath: !self.no_fastpath,
+            pin: self.pin,
         }
     }
 }

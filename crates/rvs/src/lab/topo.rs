@@ -86,6 +86,10 @@ pub struct LabConfig {
     /// rvsd forwards established flows in XDP (its fast path; `--no-fastpath` when false).
     #[serde(default = "yes")]
     pub fastpath: bool,
+    /// rvsd pins its fast-path maps and XDP links (`--pin-dir`) in a bpffs the lab mounts
+    /// at `<state>/bpf`, so a restarted rvsd takes over without a gap.
+    #[serde(default)]
+    pub pin: bool,
 }
 
 fn yes() -> bool {
@@ -301,6 +305,7 @@ mod tests {
             tun_type: TunType::Gue,
             nginx: false,
             fastpath: true,
+            pin: false,
         }
     }
 

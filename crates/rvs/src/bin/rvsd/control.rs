@@ -33,6 +33,7 @@ impl Plane {
         interfaces: &[String],
         xdp_mode: &str,
         fastpath: bool,
+        pin_dir: Option<std::path::PathBuf>,
         engine: Arc<Mutex<Engine>>,
     ) -> anyhow::Result<Plane> {
         if interfaces.is_empty() {
@@ -47,6 +48,7 @@ impl Plane {
             interfaces: interfaces.to_vec(),
             mode,
             fastpath,
+            pin_dir,
             ..Config::default()
         };
         let dp = Dataplane::start(cfg, engine).context("cannot start the data plane")?;

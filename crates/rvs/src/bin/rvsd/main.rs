@@ -45,6 +45,12 @@ struct Args {
     /// through the AF_XDP worker (for comparisons and debugging).
     #[arg(long)]
     no_fastpath: bool,
+    /// Pin the fast path's maps and the XDP links in this bpffs directory (e.g.
+    /// /sys/fs/bpf/rvs/NAME): on exit the program keeps forwarding established flows and
+    /// the next rvsd with the same directory takes over without a gap. `rm -r DIR` after a
+    /// stop for good.
+    #[arg(long, value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
     /// Address to put on --vip-interface while rvsd runs (repeatable), ADDR[/PLEN]
     /// (default /32 or /128), like keepalived's virtual_ipaddress.
     #[arg(long = "vip", value_name = "ADDR[/PLEN]")]
@@ -155,6 +161,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         &args.interfaces,
         &args.xdp_mode,
         !args.no_fastpath,
+        args.pin_dir.clone(),
         engine.clone(),
     );
     let plane = match plane {
