@@ -83,6 +83,17 @@ pub struct LabConfig {
     pub tun_type: TunType,
     /// nginx serves HTTP on the real servers instead of the built-in server.
     pub nginx: bool,
+    /// rvsd forwards established flows in XDP (its fast path; `--no-fastpath` when false).
+    #[serde(default = "yes")]
+    pub fastpath: bool,
+    /// rvsd pins its fast-path maps and XDP links (`--pin-dir`) in a bpffs the lab mounts
+    /// at `<state>/bpf`, so a restarted rvsd takes over without a gap.
+    #[serde(default)]
+    pub pin: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A bad lab configuration.
@@ -293,6 +304,8 @@ mod tests {
             xdp_mode: "auto".into(),
             tun_type: TunType::Gue,
             nginx: false,
+            fastpath: true,
+            pin: false,
         }
     }
 
