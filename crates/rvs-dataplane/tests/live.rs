@@ -2,6 +2,9 @@
 //! Dataplane runs in the director ns with a NAT UDP service, and a datagram from the
 //! client to the VIP reaches the server, whose answer comes back to the client.
 
+mod common;
+
+use common::gro_on;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -214,6 +217,9 @@ fn udp_through_the_director_reaches_the_server_and_back_and_refresh_adds_service
     s.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
     ]);
+    // The XDP fast path redirects into these veths: their peers need NAPI.
+    gro_on(&c.name);
+    gro_on(&s.name);
     c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
     c.ip(&["link", "set", "eth0", "up"]);
     c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
@@ -373,6 +379,9 @@ fn a_route_added_while_running_is_followed() {
     s.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "eth1", "netns", &r.name,
     ]);
+    // The XDP fast path redirects into these veths: their peers need NAPI.
+    gro_on(&c.name);
+    gro_on(&r.name);
     c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
     c.ip(&["link", "set", "eth0", "up"]);
     c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
