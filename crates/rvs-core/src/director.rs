@@ -120,6 +120,10 @@ pub struct Director {
     next_sched_tick: Time,
     /// FULLNAT connections deleted and not yet reported (see [`Director::take_released`]).
     released: Vec<ConnId>,
+    /// Whether input packets are logged for a sync master (see `director_sync.rs`).
+    sync_master: bool,
+    /// Connections that saw an input packet, with their packet count, for the master.
+    sync_events: Vec<(ConnId, u32)>,
 }
 
 impl std::fmt::Debug for Director {
@@ -148,6 +152,8 @@ impl Director {
             next_trash_gc: Time(TRASH_PERIOD_MS),
             next_sched_tick: Time(1000),
             released: Vec::new(),
+            sync_master: false,
+            sync_events: Vec::new(),
         }
     }
 
@@ -353,6 +359,7 @@ impl Director {
                 c.timeout = TEMPLATE_REARM.as_millis() as u32;
             }
             self.conns.rearm(id, at);
+            self.log_sync(id, u32::MAX);
             return;
         }
         self.delete_conn(id, false);
@@ -600,6 +607,7 @@ impl Director {
             return Verdict::Pass;
         };
         let one_packet = c.flags & cf::ONE_PACKET != 0;
+        let pkts = c.in_pkts;
         let v = Verdict::Forward {
             // A one-packet connection is freed right after its packet.
             conn: (!one_packet).then_some(id),
@@ -611,6 +619,8 @@ impl Director {
         };
         if one_packet {
             self.delete_conn(id, false);
+        } else {
+            self.log_sync(id, pkts);
         }
         v
     }
@@ -968,6 +978,11 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
         Af::Inet6 => IpAddr::V6(Ipv6Addr::from(u128::from(mark) << 96)),
     }
 }
+
+pub use sync::{SyncOutcome, SyncedConn};
+
+#[path = "director_sync.rs"]
+mod sync;
 
 #[cfg(test)]
 #[path = "director_tests.rs"]
