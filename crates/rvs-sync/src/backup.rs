@@ -1,0 +1,140 @@
+//! The receiving side (`ip_vs_process_message`, `ip_vs_proc_sync_conn`,
+//! `ip_vs_proc_conn`): decode a datagram, filter by sync id, check each entry and install
+//! it into the director as a synced connection.
+
+use rvs_core::conn::state::{sctp, tcp};
+use rvs_core::director::{SyncOutcome, SyncedConn};
+use rvs_core::settings::Compat;
+use rvs_core::{Director, Protocol};
+
+use crate::wire::{self, SyncConn, flags};
+
+/// Counters of the backup (what the kernel only logs at debug level).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    /// Datagrams received.
+    pub messages: u64,
+    /// Datagrams rejected whole (short, size mismatch).
+    pub bad_messages: u64,
+    /// Datagrams ignored for another sync id.
+    pub other_syncid: u64,
+    /// Datagrams whose tail was dropped after a malformed entry.
+    pub truncated: u64,
+    /// Entries skipped by the codec (unknown mandatory parameter, PE data without name).
+    pub skipped: u64,
+    /// Entries with a protocol rvs does not know.
+    pub bad_protocol: u64,
+    /// Entries with a state out of range for their protocol (or flags a [2026+] kernel
+    /// refuses).
+    pub bad_state: u64,
+    /// Entries carrying persistence-engine data (rvs has no engine to bind it to).
+    pub pe_entries: u64,
+    /// New synced entries.
+    pub created: u64,
+    /// Existing entries updated.
+    pub updated: u64,
+    /// Expiry messages of already replaced connections.
+    pub stale: u64,
+    /// Entries for which no local service/real server exists: not installed.
+    pub no_dest: u64,
+}
+
+/// The receiving side of the sync protocol.
+#[derive(Clone, Debug)]
+pub struct Backup {
+    syncid: u8,
+    threshold: u32,
+    /// Counters.
+    pub stats: BackupStats,
+}
+
+impl Backup {
+    /// A backup filtering on `syncid` (0 = accept every master); installed entries get
+    /// `in_pkts = threshold` (the local `sync_threshold`, so the next packet counts on).
+    pub fn new(syncid: u8, threshold: u32) -> Self {
+        Backup {
+            syncid,
+            threshold,
+            stats: BackupStats::default(),
+        }
+    }
+
+    /// The sync id filtered on.
+    pub fn syncid(&self) -> u8 {
+        self.syncid
+    }
+
+    /// Handle one received datagram.
+    pub fn on_datagram(&mut self, d: &mut Director, buf: &[u8]) {
+        self.stats.messages += 1;
+        let Ok(msg) = wire::decode(buf) else {
+            self.stats.bad_messages += 1;
+            return;
+        };
+        if self.syncid != 0 && msg.syncid != self.syncid {
+            self.stats.other_syncid += 1;
+            return;
+        }
+        self.stats.skipped += msg.skipped.len() as u64;
+        if msg.dropped_rest.is_some() {
+            self.stats.truncated += 1;
+        }
+        for c in &msg.conns {
+            self.install(d, c);
+        }
+    }
+
+    /// Check and install one entry.
+    pub fn install(&mut self, d: &mut Director, c: &SyncConn) {
+        let fl = c.flags;
+        let template = fl & flags::TEMPLATE != 0;
+        if d.settings.compat == Compat::Modern
+            && (fl & flags::ONE_PACKET != 0
+                || (template && fl & flags::NO_CPORT != 0)
+                || (template && c.state >= 2))
+        {
+            self.stats.bad_state += 1;
+            return;
+        }
+        if !template {
+            let Some(p) = Protocol::from_number(c.protocol) else {
+                self.stats.bad_protocol += 1;
+                return;
+            };
+            let states = match p {
+                Protocol::Tcp => tcp::COUNT,
+                Protocol::Udp => 1,
+                Protocol::Sctp => sctp::COUNT,
+            };
+            if usize::from(c.state) >= states {
+                self.stats.bad_state += 1;
+                return;
+            }
+        }
+        if c.pe_data.is_some() {
+            // The kernel drops entries whose PE it has not loaded; rvs has none to load.
+            self.stats.pe_entries += 1;
+            return;
+        }
+        let s = SyncedConn {
+            proto: c.protocol,
+            caddr: c.caddr,
+            cport: c.cport,
+            vaddr: c.vaddr,
+            vport: c.vport,
+            daddr: c.daddr,
+            dport: c.dport,
+            flags: fl,
+            state: u8::try_from(c.state).unwrap_or(u8::MAX),
+            timeout_secs: c.timeout,
+            fwmark: c.fwmark,
+            in_pkts: self.threshold,
+        };
+        match d.install_synced(&s) {
+            SyncOutcome::Created(_) => self.stats.created += 1,
+            SyncOutcome::Updated(_) => self.stats.updated += 1,
+            SyncOutcome::Stale => self.stats.stale += 1,
+            SyncOutcome::NoDest => self.stats.no_dest += 1,
+        }
+    }
+}

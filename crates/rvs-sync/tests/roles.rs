@@ -1,0 +1,289 @@
+//! Master and backup together, without sockets: a master director's traffic is synced
+//! into a backup director, which then carries the connections on.
+
+use std::net::IpAddr;
+
+use rvs_core::conn::flags as cf;
+use rvs_core::conn::state::{Segment, TcpFlags, tcp};
+use rvs_core::director::{Packet, Verdict};
+use rvs_core::{
+    Command, DestConfig, Director, FwdMethod, Protocol, ServiceConfig, ServiceKey, Settings,
+    SplitMix64, Time,
+};
+use rvs_sync::master::FLUSH_TIME;
+use rvs_sync::{Backup, Master, MasterConfig};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+const VIP: &str = "198.18.0.100";
+
+fn key() -> ServiceKey {
+    ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: ip(VIP),
+        port: 80,
+    }
+}
+
+fn director(persistent: Option<u32>, fwd: FwdMethod) -> Director {
+    let mut d = Director::new(Settings::default(), 1, Box::new(SplitMix64(1)));
+    let mut s = ServiceConfig::new(key());
+    s.scheduler = "wlc".into();
+    s.persistent = persistent;
+    d.apply(&Command::AddService(s), Time::ZERO).unwrap();
+    for rs in ["198.18.1.11", "198.18.1.12"] {
+        let mut c = DestConfig::new(ip(rs), 80);
+        c.fwd = fwd;
+        c.weight = 1;
+        d.apply(&Command::AddDest(key(), c), Time::ZERO).unwrap();
+    }
+    d
+}
+
+struct Pair {
+    m: Director,
+    b: Director,
+    master: Master,
+    backup: Backup,
+    now: Time,
+}
+
+impl Pair {
+    fn new(persistent: Option<u32>, fwd: FwdMethod) -> Pair {
+        let mut m = director(persistent, fwd);
+        m.set_sync_master(true);
+        Pair {
+            m,
+            b: director(persistent, fwd),
+            master: Master::new(MasterConfig::default()),
+            backup: Backup::new(0, 3),
+            now: Time::ZERO,
+        }
+    }
+
+    fn pkt(&mut self, cport: u16, flags: TcpFlags) -> Verdict {
+        let p = Packet {
+            saddr: ip("198.18.2.1"),
+            sport: cport,
+            daddr: ip(VIP),
+            dport: 80,
+            seg: Segment::Tcp(flags),
+            len: 60,
+            fwmark: 0,
+        };
+        self.now = self.now + rvs_core::time::Dur(10);
+        let v = self.m.process(&p, self.now);
+        let ev = self.m.take_sync_events();
+        self.master.on_events(&mut self.m.conns, &ev, self.now);
+        v
+    }
+
+    /// Send whatever the master has, at once, to the backup. Returns the message count.
+    fn deliver(&mut self) -> usize {
+        let msgs = self.master.flush();
+        for m in &msgs {
+            self.backup.on_datagram(&mut self.b, m);
+        }
+        msgs.len()
+    }
+
+    fn open(&mut self, cport: u16) -> Verdict {
+        let v = self.pkt(cport, TcpFlags::SYN);
+        self.pkt(cport, TcpFlags::ACK);
+        self.pkt(cport, TcpFlags::ACK);
+        v
+    }
+}
+
+fn dest_of(v: Verdict) -> (IpAddr, u16) {
+    match v {
+        Verdict::Forward { daddr, dport, .. } => (daddr, dport),
+        other => panic!("not forwarded: {other:?}"),
+    }
+}
+
+#[test]
+fn third_packet_syncs_and_backup_carries_the_connection() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    let first = dest_of(p.pkt(40000, TcpFlags::SYN));
+    p.pkt(40000, TcpFlags::ACK);
+    // Two packets: below the threshold, nothing to send.
+    assert_eq!(p.deliver(), 0);
+    p.pkt(40000, TcpFlags::ACK);
+    assert_eq!(p.deliver(), 1);
+    assert_eq!(p.backup.stats.created, 1);
+    let (_, c) = p.b.conns.iter().next().expect("synced conn");
+    assert_eq!(c.flags & cf::SYNC, cf::SYNC);
+    assert_eq!(c.state, tcp::ESTABLISHED);
+    assert_eq!(c.timeout, 900_000);
+    assert_eq!((c.daddr, c.dport), first);
+    assert_eq!(c.in_pkts, 3);
+    // Counted active on the same real server of the backup.
+    let d = p.b.table.dest(c.dest.unwrap()).unwrap();
+    assert_eq!((d.addr, d.activeconns, d.inactconns), (first.0, 1, 0));
+    // The backup, taking over, forwards the next packet of the stream to that server
+    // instead of scheduling it anew.
+    let pkt = Packet {
+        saddr: ip("198.18.2.1"),
+        sport: 40000,
+        daddr: ip(VIP),
+        dport: 80,
+        seg: Segment::Tcp(TcpFlags::ACK),
+        len: 60,
+        fwmark: 0,
+    };
+    let v = p.b.process(&pkt, Time(1000));
+    match v {
+        Verdict::Forward {
+            daddr, dport, new, ..
+        } => {
+            assert_eq!((daddr, dport), first);
+            assert!(!new);
+        }
+        other => panic!("backup did not forward: {other:?}"),
+    }
+}
+
+#[test]
+fn period_resyncs_every_50_packets() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.open(40000);
+    assert_eq!(p.master.stats.entries, 1);
+    for _ in 4..53 {
+        p.pkt(40000, TcpFlags::ACK);
+    }
+    assert_eq!(p.master.stats.entries, 1, "packets 4..=52 are not synced");
+    p.pkt(40000, TcpFlags::ACK); // the 53rd: 53 % 50 == 3
+    assert_eq!(p.master.stats.entries, 2);
+}
+
+#[test]
+fn state_change_is_sent_at_once_and_moves_counts_on_the_backup() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    let (rs, _) = dest_of(p.open(40000));
+    p.deliver();
+    // Client FIN: DR input-only table, ESTABLISHED -> FIN_WAIT, synced at packet 4.
+    p.pkt(40000, TcpFlags::FIN_ACK);
+    assert_eq!(p.master.stats.entries, 2);
+    p.deliver();
+    assert_eq!(p.backup.stats.updated, 1);
+    let (_, c) = p.b.conns.iter().next().unwrap();
+    assert_eq!(c.state, tcp::FIN_WAIT);
+    assert_eq!(c.flags & cf::INACTIVE, cf::INACTIVE);
+    assert_eq!(c.timeout, 120_000);
+    let d = p.b.table.dest(c.dest.unwrap()).unwrap();
+    assert_eq!((d.addr, d.activeconns, d.inactconns), (rs, 0, 1));
+}
+
+#[test]
+fn persistence_template_travels_with_its_connection() {
+    let mut p = Pair::new(Some(300), FwdMethod::Masq);
+    let (rs, _) = dest_of(p.open(40000));
+    p.deliver();
+    assert_eq!(p.backup.stats.created, 2);
+    assert_eq!(p.b.conns.templates(), 1);
+    let t =
+        p.b.conns
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.is_template())
+            .unwrap();
+    assert_eq!((t.daddr, t.timeout, t.cport), (rs, 300_000, 0));
+    let d = p.b.table.dest(t.dest.unwrap()).unwrap();
+    assert_eq!(d.persistconns, 1);
+    // A new connection of the same client on the backup sticks to the synced template.
+    let pkt = Packet {
+        saddr: ip("198.18.2.1"),
+        sport: 40001,
+        daddr: ip(VIP),
+        dport: 80,
+        seg: Segment::Tcp(TcpFlags::SYN),
+        len: 60,
+        fwmark: 0,
+    };
+    assert_eq!(dest_of(p.b.process(&pkt, Time(1000))).0, rs);
+}
+
+#[test]
+fn unknown_service_is_counted_and_not_installed() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.b.apply(&Command::DelService(key()), Time::ZERO).unwrap();
+    p.open(40000);
+    p.deliver();
+    assert_eq!(p.backup.stats.no_dest, 1);
+    assert!(p.b.conns.is_empty());
+}
+
+#[test]
+fn syncid_filter() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.master = Master::new(MasterConfig {
+        syncid: 9,
+        ..MasterConfig::default()
+    });
+    p.backup = Backup::new(8, 3);
+    p.open(40000);
+    p.deliver();
+    assert_eq!(p.backup.stats.other_syncid, 1);
+    assert!(p.b.conns.is_empty());
+    // syncid 0 on the backup takes every master.
+    p.backup = Backup::new(0, 3);
+    p.pkt(40000, TcpFlags::FIN_ACK);
+    p.deliver();
+    assert_eq!(p.backup.stats.created, 1);
+}
+
+#[test]
+fn partial_message_waits_at_most_two_seconds() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.open(40000);
+    let t0 = p.now;
+    assert_eq!(p.master.poll_transmit(t0), None);
+    assert_eq!(p.master.next_deadline(), Some(t0 + FLUSH_TIME));
+    let m = p
+        .master
+        .poll_transmit(t0 + FLUSH_TIME)
+        .expect("flushed after 2 s");
+    assert_eq!(m[4], 1);
+    assert_eq!(p.master.poll_transmit(t0 + FLUSH_TIME), None);
+}
+
+#[test]
+fn many_connections_batch_into_full_messages() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    for i in 0..100 {
+        p.open(20000 + i);
+    }
+    // 40 entries of 36 bytes fill a 1472-byte message.
+    let mut sizes = Vec::new();
+    while let Some(m) = p.master.poll_transmit(p.now) {
+        sizes.push(m[4]);
+        p.backup.on_datagram(&mut p.b, &m);
+    }
+    assert_eq!(sizes, vec![40, 40]);
+    p.deliver();
+    assert_eq!(p.backup.stats.created, 100);
+    assert_eq!(p.b.conns.len(), 100);
+}
+
+#[test]
+fn both_roles_at_once() {
+    // One director is master for its own traffic and backup for a peer's.
+    let mut p = Pair::new(None, FwdMethod::Route);
+    let mut peer = Pair::new(None, FwdMethod::Route);
+    peer.open(50000);
+    for m in peer.master.flush() {
+        p.backup.on_datagram(&mut p.m, &m);
+    }
+    p.open(40000);
+    p.deliver();
+    assert_eq!(p.m.conns.len(), 2);
+    // Only its own connection went out as master.
+    assert_eq!(p.backup.stats.created, 2);
+    assert_eq!(p.b.conns.len(), 1);
+    assert_eq!(p.master.stats.entries, 1);
+    p.master.gc(&p.m.conns);
+    assert_eq!(p.master.tracked(), 1);
+}

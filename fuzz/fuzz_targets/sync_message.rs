@@ -1,0 +1,9 @@
+//! IPVS sync messages (v0 and v1): any datagram decodes or fails cleanly, and what
+//! decodes re-encodes to the same entries.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = rvs_sync::wire::exercise(data);
+});
