@@ -18,6 +18,6 @@ pub mod master;
 pub mod wire;
 
 pub use backup::{Backup, BackupStats};
-pub use config::{DEFAULT_GROUP_V4, DEFAULT_PORT, DaemonConfig};
+pub use config::{DEFAULT_GROUP_V4, DEFAULT_PORT, DaemonConfig, DaemonSet};
 pub use master::{Master, MasterConfig};
 pub use wire::{DecodeError, Decoded, EncodeError, SeqData, SyncConn, Version};

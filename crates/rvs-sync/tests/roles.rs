@@ -120,6 +120,11 @@ fn third_packet_syncs_and_backup_carries_the_connection() {
     assert_eq!(c.timeout, 900_000);
     assert_eq!((c.daddr, c.dport), first);
     assert_eq!(c.in_pkts, 3);
+    // `/proc/net/ip_vs_conn_sync` marks it SYNC on the backup, LOCAL on the master.
+    let proc_b = rvs_core::listing::render_proc_ip_vs_conn_sync(&p.b.conn_rows());
+    assert!(proc_b.contains(" ESTABLISHED SYNC   "), "{proc_b}");
+    let proc_m = rvs_core::listing::render_proc_ip_vs_conn_sync(&p.m.conn_rows());
+    assert!(proc_m.contains(" ESTABLISHED LOCAL  "), "{proc_m}");
     // Counted active on the same real server of the backup.
     let d = p.b.table.dest(c.dest.unwrap()).unwrap();
     assert_eq!((d.addr, d.activeconns, d.inactconns), (first.0, 1, 0));

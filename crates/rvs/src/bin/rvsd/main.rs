@@ -8,6 +8,7 @@ mod control;
 mod health;
 mod rules;
 mod signals;
+mod sync;
 mod vips;
 
 use std::path::PathBuf;
@@ -166,8 +167,14 @@ fn run(mut args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     }
-    let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), health.clone())
-    {
+    let sync_daemons: sync::Shared = Arc::new(Mutex::new(sync::Daemons::new(engine.clone())));
+    let server = match control::Server::bind(
+        &socket,
+        engine.clone(),
+        plane.clone(),
+        health.clone(),
+        sync_daemons.clone(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             plane.shutdown();
@@ -226,6 +233,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         h.shutdown();
     }
     health.shutdown();
+    sync::lock_daemons(&sync_daemons).shutdown();
     plane.shutdown();
     vips.remove_all();
     server.remove_socket();
