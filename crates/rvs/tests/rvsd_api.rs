@@ -249,3 +249,69 @@ fn rvs_api_in_keepalived_conf_starts_it_read_only() {
     );
     assert_eq!(st, 403, "{body}");
 }
+
+/// With `-f`, the API reports what the health checker knows: a listening real server is
+/// `up`, a refused one `down` (kept at weight 0 by inhibit_on_failure), one without
+/// checkers `unchecked`; `rvsadm -Ln --health` agrees.
+#[test]
+fn health_states_reach_the_api_and_rvsadm() {
+    let dir = tmpdir("health");
+    let api = free_addr();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap().port();
+    let down = free_addr().port();
+    let conf = dir.join("keepalived.conf");
+    let check = "TCP_CHECK {\n      connect_timeout 1\n      retry 0\n    }";
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n  rvs_api {api}\n}}\nvirtual_server 127.0.0.1 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 127.0.0.1 {up} {{\n    {check}\n  }}\n  real_server 127.0.0.2 {down} {{\n    inhibit_on_failure\n    {check}\n  }}\n  real_server 127.0.0.3 80 {{\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(
+        &dir,
+        api,
+        &["-f", conf.to_str().unwrap(), "--api-public-read"],
+    );
+    let want = |j: &serde_json::Value| {
+        let state = |dest: &str| {
+            j["dests"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["dest"] == dest))
+                .map(|x| x["state"].as_str().unwrap_or("").to_string())
+        };
+        state(&format!("127.0.0.1-{up}")).as_deref() == Some("up")
+            && state(&format!("127.0.0.2-{down}")).as_deref() == Some("down")
+            && state("127.0.0.3-80").as_deref() == Some("unchecked")
+    };
+    let t0 = Instant::now();
+    loop {
+        let (st, body) = d.http("GET", "/api/v1/health", None, "");
+        assert_eq!(st, 200, "{body}");
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if want(&j) {
+            assert!(j["checker"].is_string(), "{body}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(8), "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = d.rvsadm("-Ln");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains(&format!(
+            "  -> {:<28} Masq    0",
+            format!("127.0.0.2:{down}")
+        )),
+        "{listing}"
+    );
+    let out = d.rvsadm("-Ln --health");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("127.0.0.1:{up}")) && text.contains("TCP_CHECK ok"),
+        "{text}"
+    );
+    assert!(text.contains("TCP_CHECK failed (connect:"), "{text}");
+    drop(listener);
+}

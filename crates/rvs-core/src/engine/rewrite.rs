@@ -125,6 +125,8 @@ pub fn set_addr(
         {
             let v = if pos.proto == ipproto::UDP && !pos.v6 {
                 checksum::update_bytes_udp(c, &old[..n], &nb[..n])
+            } else if pos.proto == ipproto::UDP {
+                checksum::update_bytes_udp6(c, &old[..n], &nb[..n])
             } else {
                 checksum::update_bytes(c, &old[..n], &nb[..n])
             };
@@ -256,7 +258,7 @@ pub fn set_port(
         ipproto::UDP => {
             let c = rd16(buf, pos.l4 + 6)?;
             let v = if pos.v6 {
-                checksum::update16(c, old, new)
+                checksum::update16_udp6(c, old, new)
             } else {
                 checksum::update16_udp(c, old, new)
             };

@@ -127,14 +127,33 @@ pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 }
 
 /// UDP over IPv4: [`update16`] where a stored 0 means "no checksum" and stays 0, and a
-/// result of 0 is stored as 0xffff (RFC 768). Over IPv6 use [`update16`] (a zero UDP
-/// checksum is invalid there and treated like any value).
+/// result of 0 is stored as 0xffff (RFC 768). Over IPv6 use [`update16_udp6`].
 #[inline]
 pub fn update16_udp(csum: u16, old: u16, new: u16) -> u16 {
     if csum == 0 {
         return 0;
     }
     match update16(csum, old, new) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// UDP over IPv6: [`update16`] with a result of 0 stored as 0xffff — a zero UDP checksum
+/// means "none" and is invalid over IPv6 (RFC 8200 §8.1: receivers drop it), while a full
+/// recompute would give 0xffff.
+#[inline]
+pub fn update16_udp6(csum: u16, old: u16, new: u16) -> u16 {
+    match update16(csum, old, new) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// UDP over IPv6: [`update_bytes`] with the zero rule of [`update16_udp6`].
+#[inline]
+pub fn update_bytes_udp6(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    match update_bytes(csum, old, new) {
         0 => 0xffff,
         c => c,
     }
@@ -238,6 +257,9 @@ mod tests {
         // csum 0x0001 means fold(sum) == 0xfffe; adding 1 gives 0xffff -> checksum 0.
         assert_eq!(update16(0x0001, 0x0000, 0x0001), 0x0000);
         assert_eq!(update16_udp(0x0001, 0x0000, 0x0001), 0xffff);
+        assert_eq!(update16(0x0001, 0x0000, 0x0001), 0x0000);
+        assert_eq!(update16_udp6(0x0001, 0x0000, 0x0001), 0xffff);
+        assert_eq!(update_bytes_udp6(0x0001, &[0, 0], &[0, 1]), 0xffff);
         assert_eq!(update_bytes_udp(0x0001, &[0, 0], &[0, 1]), 0xffff);
     }
 

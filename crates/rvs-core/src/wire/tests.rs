@@ -890,6 +890,8 @@ proptest! {
                     let old = swap_bytes(&mut f, at, &a[..alen]);
                     let upd = if is_udp && is_v4 {
                         checksum::update_bytes_udp(csum, &old, &a[..alen])
+                    } else if is_udp {
+                        checksum::update_bytes_udp6(csum, &old, &a[..alen])
                     } else {
                         checksum::update_bytes(csum, &old, &a[..alen])
                     };
@@ -903,7 +905,13 @@ proptest! {
                     let at = l4o + if matches!(ch, Change::Sport(_)) { 0 } else { 2 };
                     let old = swap_bytes(&mut f, at, &p.to_be_bytes());
                     let old = u16::from_be_bytes([old[0], old[1]]);
-                    let upd = if is_udp && is_v4 { checksum::update16_udp(csum, old, p) } else { checksum::update16(csum, old, p) };
+                    let upd = if is_udp && is_v4 {
+                        checksum::update16_udp(csum, old, p)
+                    } else if is_udp {
+                        checksum::update16_udp6(csum, old, p)
+                    } else {
+                        checksum::update16(csum, old, p)
+                    };
                     (upd, None)
                 }
                 Change::Seq(s) => {

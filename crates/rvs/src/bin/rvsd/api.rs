@@ -37,7 +37,7 @@ impl Runtime for Daemon {
     fn health_checker(&self) -> Option<String> {
         self.health
             .status()
-            .map(|_| "keepalived checkers (rvs-health)".to_string())
+            .map(|_| "rvs-health (keepalived checkers)".to_string())
     }
 
     fn dataplane(&self) -> Option<DataplaneReport> {

@@ -283,6 +283,9 @@ fn plan_drains(
 /// Delete the draining real servers that have no active connection left, or whose drain
 /// time is up.
 pub fn drain_tick(running: &mut Running, engine: &Mutex<Engine>, plane: &Plane) {
+    if !running.draining() {
+        return;
+    }
     let mut deleted = 0;
     {
         let mut eng = lock(engine);

@@ -206,11 +206,10 @@ fn run(mut args: Args) -> anyhow::Result<()> {
     server.spawn();
 
     let sig = loop {
-        // Wake up every second while real servers drain after a reload.
-        let draining = running
-            .as_ref()
-            .is_some_and(|r| config::lock_running(r).draining());
-        let got = if draining {
+        // With a configuration, wake up every second: real servers may drain after a reload
+        // (the health checker applies a reload's table on its own thread, so draining can
+        // start after this loop has looked).
+        let got = if running.is_some() {
             signals::wait_timeout(&sigs, std::time::Duration::from_secs(1))
         } else {
             Some(signals::wait(&sigs))
