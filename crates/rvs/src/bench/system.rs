@@ -117,6 +117,7 @@ impl System {
             xdp_mode: "auto".into(),
             tun_type: TunType::Ipip,
             nginx: false,
+            directors: 1,
         }
     }
 

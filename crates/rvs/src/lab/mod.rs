@@ -110,6 +110,10 @@ pub struct UpArgs {
     /// the built-in server (which still does the UDP echo). Needs nginx installed.
     #[arg(long)]
     nginx: bool,
+    /// Directors: 2 runs a second director (dir2) with VRRP between the two and the
+    /// connection sync daemon following it (DR and NAT; IPv4 VIP), for failover tests.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    directors: u8,
     /// Labs are always dual-stack; this only puts IPv6 first in the hints.
     #[arg(long)]
     ipv6: bool,
@@ -135,6 +139,7 @@ impl UpArgs {
             xdp_mode: self.xdp_mode.clone(),
             tun_type: self.tun_type,
             nginx: self.nginx,
+            directors: self.directors,
         }
     }
 }
