@@ -86,6 +86,7 @@ pub(crate) fn instance(n: &Node, g: &GlobalDefs, d: &mut Diags) -> Option<VrrpIn
     };
     let mut have_vrid = false;
     let mut version_given = false;
+    let mut priority_given = false;
     for k in n.children() {
         match k.kw() {
             "state" => match need(k, 0, d) {
@@ -118,6 +119,7 @@ pub(crate) fn instance(n: &Node, g: &GlobalDefs, d: &mut Diags) -> Option<VrrpIn
             "priority" => {
                 if let Some(x) = uint(k, 0, 1, 255, d) {
                     v.priority = x as u8;
+                    priority_given = true;
                 }
             }
             "advert_int" => {
@@ -194,6 +196,11 @@ pub(crate) fn instance(n: &Node, g: &GlobalDefs, d: &mut Diags) -> Option<VrrpIn
             n.pos(),
             format!("vrrp_instance {}: virtual_router_id is required", v.name),
         );
+    }
+    // keepalived (vrrp.c, vrrp_complete_instance): without `priority`, `state MASTER`
+    // means the address owner.
+    if !priority_given && v.state == Some(VrrpState::Master) {
+        v.priority = 255;
     }
     let v6 = v
         .virtual_ipaddress

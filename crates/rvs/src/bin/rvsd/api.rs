@@ -93,6 +93,10 @@ impl Runtime for Daemon {
             detail,
         })
     }
+
+    fn vrrp(&self) -> Vec<rvs_api::VrrpInstance> {
+        crate::vrrp::states()
+    }
 }
 
 /// Start the API on `addr`. Without a token file the API is read-only and needs

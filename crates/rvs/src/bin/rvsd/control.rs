@@ -122,6 +122,7 @@ impl Plane {
             },
             "services": engine.director.table.len(),
             "connections": engine.director.conns.len(),
+            "vrrp": crate::vrrp::states(),
         })
     }
 

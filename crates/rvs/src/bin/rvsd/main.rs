@@ -10,6 +10,7 @@ mod rules;
 mod signals;
 mod sync;
 mod vips;
+mod vrrp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -202,6 +203,10 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         },
         None => None,
     };
+    let vrrp_cfg = running
+        .as_ref()
+        .map(|r| config::lock_running(r).config().clone());
+    let mut vrrp = vrrp::start(vrrp_cfg.as_ref());
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
@@ -217,7 +222,11 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         match got {
             Some(signals::Signal::Stop(name)) => break name,
             Some(signals::Signal::Reload) => match running.as_ref() {
-                Some(r) => config::reload(r, &engine, &plane, &health),
+                Some(r) => {
+                    config::reload(r, &engine, &plane, &health);
+                    let cfg = config::lock_running(r).config().clone();
+                    vrrp.reload(&cfg);
+                }
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
             None => {
@@ -228,6 +237,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal = sig, "shutting down");
+    vrrp.shutdown();
     if let Some(h) = http {
         h.shutdown();
     }
