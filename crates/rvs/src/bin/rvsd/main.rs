@@ -207,6 +207,9 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|r| config::lock_running(r).config().clone());
     let mut vrrp = vrrp::start(vrrp_cfg.as_ref());
+    let mut follower = vrrp_cfg
+        .as_ref()
+        .and_then(|c| sync::Follower::start(c, engine.clone(), sync_daemons.clone()));
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
@@ -226,6 +229,14 @@ fn run(mut args: Args) -> anyhow::Result<()> {
                     config::reload(r, &engine, &plane, &health);
                     let cfg = config::lock_running(r).config().clone();
                     vrrp.reload(&cfg);
+                    if follower.as_ref().map(|f| &f.spec) != cfg.global.lvs_sync_daemon.as_ref() {
+                        if let Some(f) = follower.take() {
+                            f.stop();
+                            sync::stop_followed(&engine, &sync_daemons);
+                        }
+                        follower =
+                            sync::Follower::start(&cfg, engine.clone(), sync_daemons.clone());
+                    }
                 }
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
@@ -237,6 +248,9 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal = sig, "shutting down");
+    if let Some(f) = follower.take() {
+        f.stop();
+    }
     vrrp.shutdown();
     if let Some(h) = http {
         h.shutdown();

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rvs_config::ipvsadm::{DaemonConfig as ArgConfig, SyncState};
+use rvs_config::keepalived::model::{Config, LvsSyncDaemon};
 use rvs_control::exec::SyncDaemons;
 use rvs_core::Director;
 use rvs_core::engine::Engine;
@@ -329,6 +330,40 @@ impl Daemons {
     }
 }
 
+/// keepalived's `lvs_sync_daemon` as daemon options; `vrid` is the followed instance's
+/// router id (the sync id when `id` is not given).
+pub fn from_keepalived(sd: &LvsSyncDaemon, vrid: u8) -> DaemonConfig {
+    let d = DaemonConfig::default();
+    DaemonConfig {
+        mcast_ifn: sd.interface.clone(),
+        syncid: sd.syncid.unwrap_or(vrid),
+        sync_maxlen: sd.maxlen.unwrap_or(0),
+        mcast_group: sd.group.unwrap_or(d.mcast_group),
+        mcast_port: sd.port.unwrap_or(d.mcast_port),
+        mcast_ttl: sd.ttl.unwrap_or(d.mcast_ttl),
+    }
+}
+
+impl Daemons {
+    /// What keepalived does when the followed VRRP instance changes state
+    /// (`ipvs_syncd_master` / `ipvs_syncd_backup`): stop the other role, start this one.
+    /// Errors are logged (a role already running, or not running, is fine).
+    pub fn follow(&mut self, d: &mut Director, master: bool, cfg: &DaemonConfig) {
+        let (stop, start) = if master {
+            (SyncRole::Backup, SyncRole::Master)
+        } else {
+            (SyncRole::Master, SyncRole::Backup)
+        };
+        let _ = self.stop_role(d, stop);
+        if self.set.running(start) {
+            return;
+        }
+        if let Err(e) = self.start_role(d, start, cfg.clone()) {
+            tracing::error!(role = start.name(), "cannot start the sync daemon: {e}");
+        }
+    }
+}
+
 impl SyncDaemons for Daemons {
     fn start(&mut self, d: &mut Director, cfg: &ArgConfig) -> Result<(), String> {
         self.start_role(d, role_of(cfg.state), from_args(cfg))
@@ -340,5 +375,81 @@ impl SyncDaemons for Daemons {
 
     fn rows(&self) -> Vec<DaemonRow> {
         self.set.rows()
+    }
+}
+
+/// keepalived.conf's `lvs_sync_daemon`, followed: a thread that watches the named VRRP
+/// instance's state and starts/stops the daemons as keepalived does.
+pub struct Follower {
+    /// The `lvs_sync_daemon` it follows (a reload with another one restarts it).
+    pub spec: LvsSyncDaemon,
+    run: Running,
+}
+
+/// The instance `lvs_sync_daemon` follows: the named one, else the first on its interface,
+/// else the first. Its name and router id.
+fn followed(cfg: &Config, sd: &LvsSyncDaemon) -> Option<(String, u8)> {
+    let list = &cfg.vrrp_instances;
+    let v = match &sd.vrrp_instance {
+        Some(n) => list.iter().find(|v| &v.name == n),
+        None => list
+            .iter()
+            .find(|v| v.interface.as_deref() == Some(sd.interface.as_str()))
+            .or_else(|| list.first()),
+    }?;
+    Some((v.name.clone(), v.virtual_router_id))
+}
+
+impl Follower {
+    /// Start following `cfg`'s `lvs_sync_daemon`, if it has one and its VRRP instance
+    /// exists.
+    pub fn start(cfg: &Config, engine: Arc<Mutex<Engine>>, daemons: Shared) -> Option<Follower> {
+        let sd = cfg.global.lvs_sync_daemon.clone()?;
+        let Some((name, vrid)) = followed(cfg, &sd) else {
+            tracing::warn!("lvs_sync_daemon: no VRRP instance to follow; no sync daemon runs");
+            return None;
+        };
+        let dcfg = from_keepalived(&sd, vrid);
+        tracing::info!(instance = %name, interface = %dcfg.mcast_ifn, syncid = dcfg.syncid, "sync daemon follows VRRP");
+        let run = spawn("rvsd-sync-vrrp", move |stop| {
+            let mut last: Option<bool> = None;
+            while !stop.load(Ordering::SeqCst) {
+                let state = crate::vrrp::states()
+                    .into_iter()
+                    .find(|i| i.name == name)
+                    .map(|i| i.state);
+                let master = match state {
+                    Some(rvs_api::VrrpState::Master) => Some(true),
+                    Some(rvs_api::VrrpState::Backup | rvs_api::VrrpState::Fault) => Some(false),
+                    _ => None,
+                };
+                if let Some(m) = master
+                    && last != Some(m)
+                {
+                    let mut eng = lock(&engine);
+                    let mut d = lock_daemons(&daemons);
+                    d.follow(&mut eng.director, m, &dcfg);
+                    last = Some(m);
+                }
+                std::thread::sleep(TICK);
+            }
+        })
+        .map_err(|e| tracing::error!("cannot start the sync follower: {e}"))
+        .ok()?;
+        Some(Follower { spec: sd, run })
+    }
+
+    /// Stop following (the daemons keep running; see [`Daemons::shutdown`]).
+    pub fn stop(self) {
+        self.run.join();
+    }
+}
+
+/// Stop both roles (the followed `lvs_sync_daemon` went away in a reload).
+pub fn stop_followed(engine: &Mutex<Engine>, daemons: &Mutex<Daemons>) {
+    let mut eng = lock(engine);
+    let mut d = lock_daemons(daemons);
+    for role in [SyncRole::Master, SyncRole::Backup] {
+        let _ = d.stop_role(&mut eng.director, role);
     }
 }
