@@ -124,6 +124,8 @@ pub struct Director {
     sync_master: bool,
     /// Connections that saw an input packet, with their packet count, for the master.
     sync_events: Vec<(ConnId, u32)>,
+    /// Events dropped because the log was full.
+    sync_events_dropped: u64,
 }
 
 impl std::fmt::Debug for Director {
@@ -154,6 +156,7 @@ impl Director {
             released: Vec::new(),
             sync_master: false,
             sync_events: Vec::new(),
+            sync_events_dropped: 0,
         }
     }
 
@@ -979,7 +982,7 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
     }
 }
 
-pub use sync::{SyncOutcome, SyncedConn};
+pub use sync::{MAX_SYNC_EVENTS, SyncOutcome, SyncedConn};
 
 #[path = "director_sync.rs"]
 mod sync;

@@ -11,6 +11,10 @@ use crate::dest::DestId;
 use crate::service::{ServiceId, ServiceKey};
 use crate::time::Dur;
 
+/// Most events the sync log holds between two drains; beyond, events are dropped (a
+/// stalled master thread must not grow the director without bound).
+pub const MAX_SYNC_EVENTS: usize = 1 << 20;
+
 /// Timeout of a synced template when the message carries none (v0): 3 minutes.
 const TEMPLATE_SYNC_TIMEOUT_MS: u32 = 180_000;
 
@@ -88,8 +92,17 @@ impl Director {
     #[inline(always)]
     pub(super) fn log_sync(&mut self, id: ConnId, pkts: u32) {
         if self.sync_master {
-            self.sync_events.push((id, pkts));
+            if self.sync_events.len() < MAX_SYNC_EVENTS {
+                self.sync_events.push((id, pkts));
+            } else {
+                self.sync_events_dropped += 1;
+            }
         }
+    }
+
+    /// Events dropped because the log was full (see [`MAX_SYNC_EVENTS`]).
+    pub fn sync_events_dropped(&self) -> u64 {
+        self.sync_events_dropped
     }
 
     /// Install or update a connection received from a master (`ip_vs_proc_conn`). The

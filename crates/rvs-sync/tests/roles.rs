@@ -292,3 +292,27 @@ fn both_roles_at_once() {
     p.master.gc(&p.m.conns);
     assert_eq!(p.master.tracked(), 1);
 }
+
+#[test]
+fn the_log_is_off_unless_a_master_runs() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.m.set_sync_master(false);
+    p.pkt(40000, TcpFlags::SYN);
+    p.pkt(40000, TcpFlags::ACK);
+    assert!(p.m.take_sync_events().is_empty());
+    p.m.set_sync_master(true);
+    let pkt = Packet {
+        saddr: ip("198.18.2.1"),
+        sport: 40000,
+        daddr: ip(VIP),
+        dport: 80,
+        seg: Segment::Tcp(TcpFlags::ACK),
+        len: 60,
+        fwmark: 0,
+    };
+    p.m.process(&pkt, Time(5000));
+    let ev = p.m.take_sync_events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].1, 3, "the third input packet of the connection");
+    assert_eq!(p.m.sync_events_dropped(), 0);
+}
