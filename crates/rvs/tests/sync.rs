@@ -26,6 +26,17 @@ impl Pair {
         for ns in [&a, &b] {
             ok(Command::new("ip").args(["netns", "add", ns]));
             ok(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
+            // No DAD: the link-local addresses IPv6 multicast goes out from are usable at once.
+            for k in ["all", "default"] {
+                ok(Command::new("ip").args([
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{k}.accept_dad=0"),
+                ]));
+            }
         }
         ok(Command::new("ip").args([
             "-n", &a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b,
@@ -151,11 +162,28 @@ fn conn(cport: u16) -> SyncConn {
 }
 
 fn send_from(ns: &str, dev: &'static str, msgs: Vec<Vec<u8>>) {
+    send_to_group(ns, dev, "224.0.0.81:8848", msgs);
+}
+
+fn send_to_group(ns: &str, dev: &'static str, group: &'static str, msgs: Vec<Vec<u8>>) {
     in_netns(ns, move || {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let to: SocketAddr = group.parse().unwrap();
+        let dom = if to.is_ipv6() {
+            socket2::Domain::IPV6
+        } else {
+            socket2::Domain::IPV4
+        };
+        let s = socket2::Socket::new(dom, socket2::Type::DGRAM, None).unwrap();
         s.bind_device(Some(dev.as_bytes())).unwrap();
-        s.set_multicast_ttl_v4(1).unwrap();
-        let to: SocketAddr = "224.0.0.81:8848".parse().unwrap();
+        if to.is_ipv6() {
+            let name = std::ffi::CString::new(dev).unwrap();
+            // SAFETY: a valid NUL-terminated name.
+            let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            s.set_multicast_if_v6(idx).unwrap();
+            s.set_multicast_hops_v6(1).unwrap();
+        } else {
+            s.set_multicast_ttl_v4(1).unwrap();
+        }
         for m in msgs {
             s.send_to(&m, &to.into()).unwrap();
         }
@@ -248,6 +276,28 @@ fn daemon_commands_and_backup_over_multicast() {
     assert_eq!(text(&d.rvsadm("--stop-daemon backup")).0, 0);
     assert_eq!(text(&d.rvsadm("--stop-daemon master")).0, 0);
     assert_eq!(text(&d.rvsadm("-L --daemon")).1, "");
+    // An IPv6 group, another port.
+    let o = d.rvsadm(
+        "--start-daemon backup --mcast-interface vb --mcast-group ff02::81 --mcast-port 8850",
+    );
+    assert_eq!(text(&o).0, 0, "{:?}\n{}", text(&o), d.log());
+    assert_eq!(
+        text(&d.rvsadm("-L --daemon")).1,
+        "backup sync daemon (mcast=vb, syncid=0, maxlen=1452, group=ff02::81, port=8850, ttl=1)\n"
+    );
+    let v6 = wire::encode_v1(9, 1452, &[conn(40002)]).unwrap();
+    // A new link's IPv6 takes a moment to take multicast: send until it arrives.
+    let seen = wait_until(Duration::from_secs(10), || {
+        send_to_group(&pair.a(), "va", "[ff02::81]:8850", v6.clone());
+        std::thread::sleep(Duration::from_millis(150));
+        listing = text(&d.rvsadm("-Lnc")).1;
+        listing.contains("198.18.5.1:40002")
+    });
+    assert!(
+        seen,
+        "IPv6-group backup did not install the entry:\n{listing}\n{}",
+        d.log()
+    );
 }
 
 /// A multicast listener in `ns` on `dev`: every datagram to 224.0.0.81:8848.
