@@ -6,7 +6,7 @@
 //! returns. Entries are batched into messages of at most `maxlen` bytes; a message is
 //! sent when full or at the latest [`FLUSH_TIME`] after its first entry.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use rvs_core::conn::state::{sctp, tcp};
 use rvs_core::conn::{Conn, ConnId, ConnTable, flags as cf};
@@ -123,20 +123,36 @@ impl Master {
 
     /// Handle the director's event log (see [`rvs_core::Director::take_sync_events`]).
     /// A count of `u32::MAX` means "template re-armed": synced with the threshold count.
+    ///
+    /// The log is read after the packets (up to one drain period later), so every entry
+    /// is written from the connection as it is now; a connection the rules select twice
+    /// within one log goes out once, since both entries would be the same.
     pub fn on_events(&mut self, conns: &mut ConnTable, events: &[(ConnId, u32)], now: Time) {
+        let mut sent = HashSet::new();
         for &(id, pkts) in events {
             let pkts = if pkts == u32::MAX {
                 self.cfg.threshold
             } else {
                 pkts
             };
-            self.on_packet(conns, id, pkts, now);
+            self.sync_chain(conns, id, pkts, now, &mut sent);
         }
     }
 
     /// One input packet of `id`, its `pkts`-th (`ip_vs_sync_conn`): sync it if needed,
     /// then its controlling template.
     pub fn on_packet(&mut self, conns: &mut ConnTable, id: ConnId, pkts: u32, now: Time) {
+        self.sync_chain(conns, id, pkts, now, &mut HashSet::new());
+    }
+
+    fn sync_chain(
+        &mut self,
+        conns: &mut ConnTable,
+        id: ConnId,
+        pkts: u32,
+        now: Time,
+        sent: &mut HashSet<ConnId>,
+    ) {
         let mut cur = Some((id, pkts));
         // Bounded: a control chain is one template deep in rvs (and the kernel).
         for _ in 0..4 {
@@ -146,6 +162,7 @@ impl Master {
             if c.flags & cf::ONE_PACKET == 0
                 && self.needed(conns, id, pkts, now)
                 && let Some(c) = conns.get(id)
+                && sent.insert(id)
             {
                 let w = to_wire(c);
                 self.push(&w, now);

@@ -316,3 +316,36 @@ fn the_log_is_off_unless_a_master_runs() {
     assert_eq!(ev[0].1, 3, "the third input packet of the connection");
     assert_eq!(p.m.sync_events_dropped(), 0);
 }
+
+#[test]
+fn one_drain_sends_a_connection_once() {
+    // A whole short connection logged before one drain: the force (state change) and the
+    // packet-count rule both select it, but it goes out once, in its latest state.
+    let mut p = Pair::new(None, FwdMethod::Route);
+    let mut events = Vec::new();
+    for f in [
+        TcpFlags::SYN,
+        TcpFlags::ACK,
+        TcpFlags::ACK,
+        TcpFlags::FIN_ACK,
+    ] {
+        let pkt = Packet {
+            saddr: ip("198.18.2.1"),
+            sport: 40000,
+            daddr: ip(VIP),
+            dport: 80,
+            seg: Segment::Tcp(f),
+            len: 60,
+            fwmark: 0,
+        };
+        p.now = p.now + rvs_core::time::Dur(10);
+        p.m.process(&pkt, p.now);
+        events.extend(p.m.take_sync_events());
+    }
+    assert_eq!(events.len(), 4);
+    p.master.on_events(&mut p.m.conns, &events, p.now);
+    assert_eq!(p.master.stats.entries, 1);
+    p.deliver();
+    let (_, c) = p.b.conns.iter().next().unwrap();
+    assert_eq!(c.state, tcp::FIN_WAIT);
+}

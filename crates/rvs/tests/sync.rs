@@ -331,6 +331,44 @@ fn master_multicasts_lab_connections() {
     let lab = Lab::up("dr", &["--servers", "2", "--sched", "wlc"]);
     // The router's br1 is on the director's LAN: listen there.
     let sock = listen(&lab.ns("router"), "br1");
+    // Wireshark's IPVS dissector reads the same datagrams, as a second opinion.
+    let tshark = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("router"),
+            "tshark",
+            "-l",
+            "-n",
+            "-i",
+            "br1",
+        ])
+        .args(["-f", "udp port 8848", "-a", "duration:7", "-T", "fields"])
+        .args([
+            "-e",
+            "ipvs.syncid",
+            "-e",
+            "ipvs.conncount",
+            "-e",
+            "ipvs.version",
+        ])
+        .args([
+            "-e",
+            "ipvs.caddr",
+            "-e",
+            "ipvs.cport",
+            "-e",
+            "ipvs.vaddr",
+            "-e",
+            "ipvs.vport",
+        ])
+        .args(["-e", "ipvs.daddr", "-e", "ipvs.dport", "-e", "ipvs.timeout"])
+        .args(["-E", "occurrence=a", "-E", "aggregator=,"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok();
+    std::thread::sleep(Duration::from_millis(1500));
     let out = lab.rvsadm("--start-daemon master --mcast-interface eth1 --syncid 3");
     assert_eq!(out, "");
     // Ten HTTP requests, each its own connection.
@@ -359,6 +397,49 @@ fn master_multicasts_lab_connections() {
         assert!(
             conns.contains(&format!("198.18.0.2:{}", c.cport)),
             "{c:?} not in\n{conns}"
+        );
+    }
+    let Some(tshark) = tshark else {
+        eprintln!("tshark not found: Wireshark's reading of the messages not compared");
+        return;
+    };
+    let o = tshark.wait_with_output().expect("tshark");
+    let fields = String::from_utf8_lossy(&o.stdout);
+    let mut seen = Vec::new();
+    for line in fields.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<Vec<&str>> = line.split('\t').map(|x| x.split(',').collect()).collect();
+        assert_eq!(f.len(), 10, "{line}");
+        assert_eq!(
+            (f[0][0], f[2][0]),
+            ("3", "1"),
+            "syncid 3, version 1: {line}"
+        );
+        let n: usize = f[1][0].parse().expect("conncount");
+        assert!(
+            f[3..].iter().all(|v| v.len() == n),
+            "{n} entries in every column: {line}"
+        );
+        for i in 0..n {
+            assert_eq!(
+                (f[3][i], f[5][i], f[6][i]),
+                ("198.18.0.2", "198.18.1.100", "80"),
+                "{line}"
+            );
+            let (cport, daddr, dport, timeout) = (f[4][i], f[7][i], f[8][i], f[9][i]);
+            assert!(
+                ["198.18.1.11", "198.18.1.12"].contains(&daddr) && dport == "80",
+                "{line}"
+            );
+            assert!(["900", "120", "10"].contains(&timeout), "{line}");
+            seen.push((cport.parse::<u16>().expect("cport"), daddr.to_string()));
+        }
+    }
+    // Every entry rvs decoded, Wireshark decoded the same.
+    for c in &got {
+        assert!(
+            seen.contains(&(c.cport, c.daddr.to_string())),
+            "Wireshark did not see {c:?}:\n{fields}\n{}",
+            String::from_utf8_lossy(&o.stderr)
         );
     }
 }
