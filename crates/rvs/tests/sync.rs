@@ -419,6 +419,7 @@ fn master_multicasts_lab_connections() {
             f[3..].iter().all(|v| v.len() == n),
             "{n} entries in every column: {line}"
         );
+        #[allow(clippy::needless_range_loop)] // i indexes seven columns at once
         for i in 0..n {
             assert_eq!(
                 (f[3][i], f[5][i], f[6][i]),
