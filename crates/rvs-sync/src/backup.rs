@@ -2,6 +2,7 @@
 //! `ip_vs_proc_conn`): decode a datagram, filter by sync id, check each entry and install
 //! it into the director as a synced connection.
 
+use rvs_core::conn::ConnId;
 use rvs_core::conn::state::{sctp, tcp};
 use rvs_core::director::{SyncOutcome, SyncedConn};
 use rvs_core::settings::Compat;
@@ -66,6 +67,18 @@ impl Backup {
 
     /// Handle one received datagram.
     pub fn on_datagram(&mut self, d: &mut Director, buf: &[u8]) {
+        self.on_datagram_with(d, buf, &mut |_, _| {});
+    }
+
+    /// [`Backup::on_datagram`]; `installed` is called for every entry installed or
+    /// updated, with its connection (rvsd claims the FULLNAT source of the entries that
+    /// carry one).
+    pub fn on_datagram_with(
+        &mut self,
+        d: &mut Director,
+        buf: &[u8],
+        installed: &mut dyn FnMut(ConnId, &SyncConn),
+    ) {
         self.stats.messages += 1;
         let Ok(msg) = wire::decode(buf) else {
             self.stats.bad_messages += 1;
@@ -80,12 +93,14 @@ impl Backup {
             self.stats.truncated += 1;
         }
         for c in &msg.conns {
-            self.install(d, c);
+            if let Some(id) = self.install(d, c) {
+                installed(id, c);
+            }
         }
     }
 
-    /// Check and install one entry.
-    pub fn install(&mut self, d: &mut Director, c: &SyncConn) {
+    /// Check and install one entry; its connection when it was installed or updated.
+    pub fn install(&mut self, d: &mut Director, c: &SyncConn) -> Option<ConnId> {
         let fl = c.flags;
         let template = fl & flags::TEMPLATE != 0;
         if d.settings.compat == Compat::Modern
@@ -94,12 +109,12 @@ impl Backup {
                 || (template && c.state >= 2))
         {
             self.stats.bad_state += 1;
-            return;
+            return None;
         }
         if !template {
             let Some(p) = Protocol::from_number(c.protocol) else {
                 self.stats.bad_protocol += 1;
-                return;
+                return None;
             };
             let states = match p {
                 Protocol::Tcp => tcp::COUNT,
@@ -108,13 +123,13 @@ impl Backup {
             };
             if usize::from(c.state) >= states {
                 self.stats.bad_state += 1;
-                return;
+                return None;
             }
         }
         if c.pe_data.is_some() {
             // The kernel drops entries whose PE it has not loaded; rvs has none to load.
             self.stats.pe_entries += 1;
-            return;
+            return None;
         }
         let s = SyncedConn {
             proto: c.protocol,
@@ -131,10 +146,22 @@ impl Backup {
             in_pkts: self.threshold,
         };
         match d.install_synced(&s) {
-            SyncOutcome::Created(_) => self.stats.created += 1,
-            SyncOutcome::Updated(_) => self.stats.updated += 1,
-            SyncOutcome::Stale => self.stats.stale += 1,
-            SyncOutcome::NoDest => self.stats.no_dest += 1,
+            SyncOutcome::Created(id) => {
+                self.stats.created += 1;
+                Some(id)
+            }
+            SyncOutcome::Updated(id) => {
+                self.stats.updated += 1;
+                Some(id)
+            }
+            SyncOutcome::Stale => {
+                self.stats.stale += 1;
+                None
+            }
+            SyncOutcome::NoDest => {
+                self.stats.no_dest += 1;
+                None
+            }
         }
     }
 }

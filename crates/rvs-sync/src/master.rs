@@ -7,7 +7,9 @@
 //! sent when full or at the latest [`FLUSH_TIME`] after its first entry.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 
+use rvs_core::FwdMethod;
 use rvs_core::conn::state::{sctp, tcp};
 use rvs_core::conn::{Conn, ConnId, ConnTable, flags as cf};
 use rvs_core::time::{Dur, Time};
@@ -128,6 +130,18 @@ impl Master {
     /// is written from the connection as it is now; a connection the rules select twice
     /// within one log goes out once, since both entries would be the same.
     pub fn on_events(&mut self, conns: &mut ConnTable, events: &[(ConnId, u32)], now: Time) {
+        self.on_events_with(conns, events, now, &|_| None);
+    }
+
+    /// [`Master::on_events`], with `fullnat` telling the FULLNAT source `(LIP, lport)` of
+    /// a connection (rvs's FULLNAT parameter, see [`crate::wire`]).
+    pub fn on_events_with(
+        &mut self,
+        conns: &mut ConnTable,
+        events: &[(ConnId, u32)],
+        now: Time,
+        fullnat: &dyn Fn(ConnId) -> Option<(IpAddr, u16)>,
+    ) {
         let mut sent = HashSet::new();
         for &(id, pkts) in events {
             let pkts = if pkts == u32::MAX {
@@ -135,14 +149,14 @@ impl Master {
             } else {
                 pkts
             };
-            self.sync_chain(conns, id, pkts, now, &mut sent);
+            self.sync_chain(conns, id, pkts, now, &mut sent, fullnat);
         }
     }
 
     /// One input packet of `id`, its `pkts`-th (`ip_vs_sync_conn`): sync it if needed,
     /// then its controlling template.
     pub fn on_packet(&mut self, conns: &mut ConnTable, id: ConnId, pkts: u32, now: Time) {
-        self.sync_chain(conns, id, pkts, now, &mut HashSet::new());
+        self.sync_chain(conns, id, pkts, now, &mut HashSet::new(), &|_| None);
     }
 
     fn sync_chain(
@@ -152,6 +166,7 @@ impl Master {
         pkts: u32,
         now: Time,
         sent: &mut HashSet<ConnId>,
+        fullnat: &dyn Fn(ConnId) -> Option<(IpAddr, u16)>,
     ) {
         let mut cur = Some((id, pkts));
         // Bounded: a control chain is one template deep in rvs (and the kernel).
@@ -164,7 +179,10 @@ impl Master {
                 && let Some(c) = conns.get(id)
                 && sent.insert(id)
             {
-                let w = to_wire(c);
+                let mut w = to_wire(c);
+                if c.flags & cf::FWD_MASK == FwdMethod::FullNat.code() {
+                    w.fullnat = fullnat(id);
+                }
                 self.push(&w, now);
             }
             let Some(ct) = control else { break };

@@ -349,3 +349,49 @@ fn one_drain_sends_a_connection_once() {
     let (_, c) = p.b.conns.iter().next().unwrap();
     assert_eq!(c.state, tcp::FIN_WAIT);
 }
+
+#[test]
+fn fullnat_source_travels_and_is_claimed_on_the_backup() {
+    use rvs_core::engine::FullNat;
+    let mut p = Pair::new(None, FwdMethod::FullNat);
+    let lip: IpAddr = ip("198.18.2.2");
+    // Three packets, logged, drained with the master's FULLNAT source table at hand.
+    let mut events = Vec::new();
+    let mut first = None;
+    for f in [TcpFlags::SYN, TcpFlags::ACK, TcpFlags::ACK] {
+        let pkt = Packet {
+            saddr: ip("198.18.0.2"),
+            sport: 40000,
+            daddr: ip(VIP),
+            dport: 80,
+            seg: Segment::Tcp(f),
+            len: 60,
+            fwmark: 0,
+        };
+        p.now = p.now + rvs_core::time::Dur(10);
+        let v = p.m.process(&pkt, p.now);
+        first.get_or_insert(dest_of(v));
+        events.extend(p.m.take_sync_events());
+    }
+    let (rs, rport) = first.unwrap();
+    p.master
+        .on_events_with(&mut p.m.conns, &events, p.now, &|_| Some((lip, 41000)));
+    let msgs = p.master.flush();
+    assert_eq!(msgs.len(), 1);
+    let d = rvs_sync::wire::decode(&msgs[0]).unwrap();
+    assert_eq!(d.conns[0].fullnat, Some((lip, 41000)));
+    assert_eq!(d.conns[0].flags & 7, 5, "FULLNAT's forwarding code");
+    // The backup installs the entry and claims its source: the real server's replies to
+    // LIP:41000 find the synced connection.
+    let mut fnat = FullNat::new();
+    p.backup.on_datagram_with(&mut p.b, &msgs[0], &mut |id, c| {
+        if let Some((l, port)) = c.fullnat {
+            assert!(fnat.claim(id, c.protocol, &c.daddr, c.dport, l, port));
+        }
+    });
+    let id = fnat
+        .lookup_reply(6, &rs, rport, &lip, 41000)
+        .expect("claimed");
+    let c = p.b.conns.get(id).unwrap();
+    assert_eq!((c.cport, c.daddr, c.flags & 7), (40000, rs, 5));
+}

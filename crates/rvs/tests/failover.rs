@@ -320,3 +320,11 @@ fn failover_keeps_dr_streams() {
     };
     failover("dr");
 }
+
+#[test]
+fn failover_keeps_fullnat_streams() {
+    let Some(_g) = require("two-director FULLNAT failover") else {
+        return;
+    };
+    failover("fullnat");
+}

@@ -122,8 +122,8 @@ pub enum ConfigError {
     /// Scheduler name with characters that do not belong in a rules file.
     #[error("bad scheduler name {0:?}")]
     Sched(String),
-    /// Two directors only with rvs in DR or NAT mode.
-    #[error("--directors 2 needs --balancer rvs and --mode dr or nat")]
+    /// Two directors only with rvs in DR, NAT or FULLNAT mode.
+    #[error("--directors 2 needs --balancer rvs and --mode dr, nat or fullnat")]
     Directors,
 }
 
@@ -160,7 +160,7 @@ impl LabConfig {
         if self.directors != 1
             && (self.directors != 2
                 || self.balancer != Balancer::Rvs
-                || !matches!(self.mode, Mode::Dr | Mode::Nat))
+                || !matches!(self.mode, Mode::Dr | Mode::Nat | Mode::Fullnat))
         {
             return Err(ConfigError::Directors);
         }
@@ -311,15 +311,21 @@ impl LabConfig {
     /// following the VIP instance, and the IPv4 virtual servers of rules.txt. Director 1
     /// starts as MASTER with the higher priority.
     pub fn keepalived_conf(&self, n: u8) -> String {
-        let nat = self.mode == Mode::Nat;
+        let nat = self.server_lan();
+        let fullnat = self.mode == Mode::Fullnat;
         let (state, prio) = if n == 1 {
             ("MASTER", 150)
         } else {
             ("BACKUP", 100)
         };
+        let lips = if fullnat {
+            format!("    rvs_local_address {LIP4}\n")
+        } else {
+            String::new()
+        };
         let mut s = format!(
             "# rvs lab {}: director {n} of 2\n\
-             global_defs {{\n    router_id {}-dir{n}\n    lvs_sync_daemon eth1 VI_VIP id {VRID_VIP}\n}}\n\n",
+             global_defs {{\n    router_id {}-dir{n}\n    lvs_sync_daemon eth1 VI_VIP id {VRID_VIP}\n{lips}}}\n\n",
             self.name, self.name
         );
         if nat {
@@ -327,18 +333,31 @@ impl LabConfig {
                 "vrrp_sync_group VG {\n    group {\n        VI_VIP\n        VI_GW\n    }\n}\n\n",
             );
         }
-        let inst = |name: &str, ifname: &str, vrid: u8, vip: String| {
+        let inst = |name: &str, ifname: &str, vrid: u8, vips: &[String]| {
+            let vips = vips.join("\n        ");
             format!(
                 "vrrp_instance {name} {{\n    state {state}\n    interface {ifname}\n    \
                  virtual_router_id {vrid}\n    priority {prio}\n    advert_int 1\n    \
-                 virtual_ipaddress {{\n        {vip}\n    }}\n}}\n\n"
+                 virtual_ipaddress {{\n        {vips}\n    }}\n}}\n\n"
             )
         };
-        s.push_str(&inst("VI_VIP", "eth1", VRID_VIP, format!("{VIP4}/32")));
-        if nat {
-            s.push_str(&inst("VI_GW", "eth2", VRID_GW, format!("{GW4}/24")));
+        s.push_str(&inst("VI_VIP", "eth1", VRID_VIP, &[format!("{VIP4}/32")]));
+        if fullnat {
+            // The LIP moves with the gateway: the real servers' replies reach the new master.
+            s.push_str(&inst(
+                "VI_GW",
+                "eth2",
+                VRID_GW,
+                &[format!("{GW4}/24"), format!("{LIP4}/24")],
+            ));
+        } else if nat {
+            s.push_str(&inst("VI_GW", "eth2", VRID_GW, &[format!("{GW4}/24")]));
         }
-        let kind = if nat { "NAT" } else { "DR" };
+        let kind = match self.mode {
+            Mode::Fullnat => "FNAT",
+            Mode::Nat => "NAT",
+            _ => "DR",
+        };
         for (proto, vport, rport) in [
             ("TCP", HTTP_PORT, self.real_http_port()),
             ("UDP", UDP_PORT, UDP_PORT),
@@ -496,6 +515,16 @@ mod tests {
             ),
             ("eth1", Some("VI_VIP"), Some(51))
         );
+        c.mode = Mode::Fullnat;
+        let k = c.keepalived_conf(1);
+        assert!(k.contains("    rvs_local_address 198.18.2.2\n"), "{k}");
+        assert!(
+            k.contains("        198.18.2.1/24\n        198.18.2.2/24\n"),
+            "{k}"
+        );
+        assert!(k.contains("    lb_kind FNAT\n"), "{k}");
+        let report = rvs_config::keepalived::check_str("f.conf", &k);
+        assert!(report.is_ok(), "{}", report.render());
         c.mode = Mode::Tun;
         assert!(c.validate().is_err());
         c.mode = Mode::Dr;

@@ -188,9 +188,13 @@ fn run_master(engine: Arc<Mutex<Engine>>, sock: UdpSocket, mut m: Master, stop: 
         {
             let mut eng = lock(&engine);
             let now = rvs_dataplane::now().max(eng.director.now());
-            let d = &mut eng.director;
+            let Engine {
+                director: d,
+                fullnat,
+                ..
+            } = &mut *eng;
             let events = d.take_sync_events();
-            m.on_events(&mut d.conns, &events, now);
+            m.on_events_with(&mut d.conns, &events, now, &|id| fullnat.get(id));
             ticks = ticks.wrapping_add(1);
             if ticks.is_multiple_of(GC_EVERY) {
                 m.gc(&d.conns);
@@ -234,8 +238,18 @@ fn run_backup(
             Ok(n) => {
                 let mut eng = lock(&engine);
                 let now = rvs_dataplane::now().max(eng.director.now());
-                eng.director.advance(now);
-                b.on_datagram(&mut eng.director, &buf[..n]);
+                eng.advance(now);
+                let Engine {
+                    director, fullnat, ..
+                } = &mut *eng;
+                // FULLNAT entries keep their source: replies find them, the port stays taken.
+                b.on_datagram_with(director, &buf[..n], &mut |id, c| {
+                    if let Some((laddr, lport)) = c.fullnat
+                        && !fullnat.claim(id, c.protocol, &c.daddr, c.dport, laddr, lport)
+                    {
+                        tracing::warn!(%laddr, lport, "synced FULLNAT source already in use");
+                    }
+                });
             }
             Err(e)
                 if matches!(
