@@ -165,3 +165,59 @@ impl Backup {
         }
     }
 }
+
+/// What the `sync_message` fuzz target runs besides the codec: the datagram installed into
+/// a director with a TCP, a UDP and a fwmark service (both families of real servers, every
+/// forwarding method), twice (the second time updates), then time runs out. Returns the
+/// number of entries installed or updated. Panics only on a bug.
+pub fn exercise(data: &[u8]) -> usize {
+    use rvs_core::{
+        Command, DestConfig, FwdMethod, ServiceConfig, ServiceKey, Settings, SplitMix64, Time,
+    };
+    let mut d = Director::new(Settings::default(), 1, Box::new(SplitMix64(1)));
+    let v4 = std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 100));
+    let keys = [
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: v4,
+            port: 80,
+        },
+        ServiceKey::Addr {
+            proto: Protocol::Udp,
+            addr: v4,
+            port: 0,
+        },
+        ServiceKey::Fwmark {
+            af: rvs_core::Af::Inet,
+            mark: 1,
+        },
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        let mut s = ServiceConfig::new(k.clone());
+        if i > 0 {
+            s.persistent = Some(300);
+        }
+        let _ = d.apply(&Command::AddService(s), Time::ZERO);
+        for (n, fwd) in [FwdMethod::Masq, FwdMethod::Route, FwdMethod::FullNat]
+            .into_iter()
+            .enumerate()
+        {
+            let mut c = DestConfig::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 1, 11 + n as u8)),
+                if i == 0 { 8080 } else { 0 },
+            );
+            c.fwd = fwd;
+            let _ = d.apply(&Command::AddDest(k.clone(), c), Time::ZERO);
+        }
+    }
+    let mut b = Backup::new(0, 3);
+    let mut n = 0;
+    for t in [1_000u64, 2_000] {
+        d.advance(Time(t));
+        b.on_datagram_with(&mut d, data, &mut |_, _| n += 1);
+    }
+    // The longest timeout a message can carry is u32::MAX seconds.
+    d.advance(Time(u64::from(u32::MAX) * 1000 + 10_000));
+    assert!(d.conns.is_empty(), "every synced entry expires");
+    n
+}

@@ -502,6 +502,11 @@ fn decode_entry(e: &[u8]) -> Result<Entry, DecodeError> {
     if c.pe_data.is_some() && c.pe_name.is_none() {
         return Ok(Entry::Skip(SkipReason::PeDataWithoutName));
     }
+    if c.pe_data.is_none() {
+        // A name without data means nothing to the kernel (it looks the engine up only
+        // for data): ignored.
+        c.pe_name = None;
+    }
     if bad_fullnat {
         return Ok(Entry::Skip(SkipReason::BadFullnat));
     }
@@ -699,6 +704,15 @@ pub fn exercise(data: &[u8]) -> bool {
         .filter_map(|m| decode(m).ok())
         .flat_map(|m| m.conns)
         .collect();
-    assert_eq!(back, d.conns, "decode(encode(x)) != x");
+    // HASHED is never sent: compare without it.
+    let want: Vec<SyncConn> = d
+        .conns
+        .iter()
+        .map(|c| SyncConn {
+            flags: c.flags & !flags::HASHED,
+            ..c.clone()
+        })
+        .collect();
+    assert_eq!(back, want, "decode(encode(x)) != x");
     !d.conns.is_empty()
 }

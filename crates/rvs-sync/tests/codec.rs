@@ -258,6 +258,9 @@ fn parameter_rules() {
     // PE data without name: skipped.
     let d = wire::decode(&with_param(0x02, b"x")).unwrap();
     assert_eq!(d.skipped, vec![SkipReason::PeDataWithoutName]);
+    // PE name without data: ignored, entry kept (the kernel only reads the name with data).
+    let d = wire::decode(&with_param(0x03, b"sip")).unwrap();
+    assert_eq!((d.conns.len(), d.conns[0].pe_name.clone()), (1, None));
     // Zero-length parameter: rest dropped.
     let d = wire::decode(&with_param(0x45, &[])).unwrap();
     assert_eq!(d.dropped_rest, Some(DecodeError::ParamLength));

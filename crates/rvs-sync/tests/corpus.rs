@@ -12,9 +12,13 @@ fn sync_message_corpus() {
         let data = fs::read(&p).unwrap();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let ok = rvs_sync::wire::exercise(&data);
+        let installed = rvs_sync::backup::exercise(&data);
         if name.starts_with("seed-") {
             assert!(ok, "seed {name} does not decode to entries");
             seeds += 1;
+        }
+        if name.starts_with("seed-v1-ipv4") {
+            assert_eq!(installed, 2, "installed, then updated");
         }
     }
     assert!(seeds >= 4, "expected the checked-in seeds, found {seeds}");
