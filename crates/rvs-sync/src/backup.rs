@@ -193,7 +193,7 @@ pub fn exercise(data: &[u8]) -> usize {
         },
     ];
     for (i, k) in keys.iter().enumerate() {
-        let mut s = ServiceConfig::new(k.clone());
+        let mut s = ServiceConfig::new(*k);
         if i > 0 {
             s.persistent = Some(300);
         }
@@ -207,7 +207,7 @@ pub fn exercise(data: &[u8]) -> usize {
                 if i == 0 { 8080 } else { 0 },
             );
             c.fwd = fwd;
-            let _ = d.apply(&Command::AddDest(k.clone(), c), Time::ZERO);
+            let _ = d.apply(&Command::AddDest(*k, c), Time::ZERO);
         }
     }
     let mut b = Backup::new(0, 3);
