@@ -395,3 +395,80 @@ fn fullnat_source_travels_and_is_claimed_on_the_backup() {
     let c = p.b.conns.get(id).unwrap();
     assert_eq!((c.cport, c.daddr, c.flags & 7), (40000, rs, 5));
 }
+
+#[test]
+fn fwmark_persistent_service_syncs_conn_and_template() {
+    use rvs_core::fwmark::FwmarkRule;
+    let fk = ServiceKey::Fwmark {
+        af: rvs_core::Af::Inet,
+        mark: 100,
+    };
+    let mk = || {
+        let mut d = Director::new(Settings::default(), 1, Box::new(SplitMix64(1)));
+        let rule = "100 tcp 198.18.0.100 80,443".parse::<FwmarkRule>().unwrap();
+        d.apply(&Command::AddFwmarkRule(rule), Time::ZERO).unwrap();
+        let mut s = ServiceConfig::new(fk);
+        s.scheduler = "wlc".into();
+        s.persistent = Some(600);
+        d.apply(&Command::AddService(s), Time::ZERO).unwrap();
+        for rs in ["198.18.1.11", "198.18.1.12"] {
+            let mut c = DestConfig::new(ip(rs), 0);
+            c.fwd = FwdMethod::Route;
+            c.weight = 1;
+            d.apply(&Command::AddDest(fk, c), Time::ZERO).unwrap();
+        }
+        d
+    };
+    let mut m = mk();
+    let mut b = mk();
+    m.set_sync_master(true);
+    let mut master = Master::new(MasterConfig::default());
+    let mut backup = Backup::new(0, 3);
+    let mut now = Time::ZERO;
+    let mut rs = None;
+    for f in [TcpFlags::SYN, TcpFlags::ACK, TcpFlags::ACK] {
+        now = now + rvs_core::time::Dur(10);
+        let pkt = Packet {
+            saddr: ip("198.18.2.1"),
+            sport: 40000,
+            daddr: ip(VIP),
+            dport: 443,
+            seg: Segment::Tcp(f),
+            len: 60,
+            fwmark: 0,
+        };
+        rs.get_or_insert(dest_of(m.process(&pkt, now)).0);
+        let ev = m.take_sync_events();
+        master.on_events(&mut m.conns, &ev, now);
+    }
+    for msg in master.flush() {
+        backup.on_datagram(&mut b, &msg);
+    }
+    assert_eq!(
+        (backup.stats.created, backup.stats.no_dest),
+        (2, 0),
+        "{:?}",
+        backup.stats
+    );
+    let t = b
+        .conns
+        .iter()
+        .map(|(_, c)| c)
+        .find(|c| c.is_template())
+        .unwrap();
+    assert_eq!(
+        (t.proto, t.vaddr, t.fwmark, t.daddr),
+        (0, ip("0.0.0.100"), 100, rs.unwrap())
+    );
+    // On the backup, another port of the same client sticks to the template's server.
+    let pkt = Packet {
+        saddr: ip("198.18.2.1"),
+        sport: 40001,
+        daddr: ip(VIP),
+        dport: 80,
+        seg: Segment::Tcp(TcpFlags::SYN),
+        len: 60,
+        fwmark: 0,
+    };
+    assert_eq!(dest_of(b.process(&pkt, Time(1000))).0, rs.unwrap());
+}
