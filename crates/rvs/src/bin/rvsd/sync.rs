@@ -22,6 +22,8 @@ use crate::control::lock;
 
 /// How often the master drains the log and the backup checks for stop.
 const TICK: Duration = Duration::from_millis(100);
+/// Messages the master keeps while its socket buffer is full.
+const MAX_PENDING: usize = 1024;
 /// How often the master forgets connections that are gone.
 const GC_EVERY: u32 = 100;
 
@@ -208,10 +210,25 @@ fn run_master(engine: Arc<Mutex<Engine>>, sock: UdpSocket, mut m: Master, stop: 
                 }
             }
         }
-        for msg in out.drain(..) {
-            if let Err(e) = sock.send(&msg) {
-                tracing::debug!("sync master send: {e}");
+        // A full socket buffer keeps the rest for the next tick (the kernel's master
+        // waits for the socket to be writable); other errors drop the message.
+        let mut sent = 0;
+        for msg in &out {
+            match sock.send(msg) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !stopping => break,
+                Err(e) => tracing::debug!("sync master send: {e}"),
             }
+            sent += 1;
+        }
+        out.drain(..sent);
+        if out.len() > MAX_PENDING {
+            let n = out.len() - MAX_PENDING;
+            out.drain(..n);
+            tracing::warn!(
+                dropped = n,
+                "sync master: messages dropped (socket buffer full)"
+            );
         }
         if stopping {
             tracing::info!(
