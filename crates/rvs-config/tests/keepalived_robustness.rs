@@ -136,3 +136,27 @@ fn huge_ranges_are_refused_not_expanded() {
         ]
     );
 }
+
+/// Two addresses on one `virtual_ipaddress` line: keepalived 2.2.7 keeps the first and
+/// warns about the second (same text), it does not refuse the file.
+#[test]
+fn two_vips_on_one_line_keep_the_first_with_keepalived_warning() {
+    let r = keepalived::check_str(
+        "/v.conf",
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress { 198.18.0.100 198.18.0.101 }\n}\n",
+    );
+    assert!(r.errors.is_empty(), "{}", r.render());
+    assert_eq!(
+        r.warnings.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        [
+            "/v.conf:4:38: warning: Unknown configuration entry '198.18.0.101' for ip address - ignoring"
+        ]
+    );
+    let cfg = r.config.unwrap();
+    let vips: Vec<String> = cfg.vrrp_instances[0]
+        .virtual_ipaddress
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    assert_eq!(vips, ["198.18.0.100"]);
+}

@@ -471,48 +471,66 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// (a)/(b), (c), (d) with `master` (priority 150, node a) and `backup` (priority 100,
+/// node b): roles, the client reaching the VIP, what the rvsd side shows (status, API),
+/// SIGTERM handover (priority 0), preemption when the master comes back, SIGKILL
+/// takeover within Master_Down_Interval + 0.5 s.
+fn roles_then_takeovers(master: Kind, backup: Kind) {
+    let mut lan = Lan::up();
+    lan.start("b", backup, &inst(100, ""));
+    lan.start("a", master, &inst(150, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    // The backup hears the master for longer than its Master_Down_Interval.
+    lan.stays("a", "b", VIP4, Duration::from_secs(5));
+    assert!(lan.client_reaches(VIP4));
+    let (rvsd_node, rvsd_state, rvsd_prio) = match master {
+        Kind::Rvsd => ("a", "MASTER", 150),
+        Kind::Keepalived => ("b", "BACKUP", 100),
+    };
+    let st = lan.rvsd_status(rvsd_node);
+    assert!(st.contains(&format!("\"{rvsd_state}\"")), "{st}");
+    // The HTTP API (and so the status page) shows the instance.
+    let api = lan.api_get(rvsd_node, "/api/v1/vrrp");
+    assert!(
+        api.contains("\"name\":\"VI_1\"") && api.contains(&format!("\"state\":\"{rvsd_state}\"")),
+        "{api}"
+    );
+    assert!(api.contains(&format!("\"priority\":{rvsd_prio}")), "{api}");
+    if matches!(backup, Kind::Keepalived) {
+        assert!(!lan.log("b").contains("invalid"), "{}", lan.log("b"));
+    }
+    // (c) SIGTERM: priority 0, the backup takes over after Skew_Time only.
+    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
+    eprintln!("TAKEOVER {backup:?} after {master:?} SIGTERM (priority 0): {took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    if matches!(backup, Kind::Keepalived) {
+        assert!(
+            lan.log("b")
+                .contains("Backup received priority 0 advertisement")
+        );
+    }
+    if matches!(master, Kind::Rvsd) {
+        assert!(!lan.has_vip("a", VIP4), "rvsd removed its VIP on exit");
+    }
+    // (d) preempt: the master coming back with the higher priority takes over again.
+    lan.start("a", master, &inst(150, ""));
+    lan.settle("a", "b", VIP4, SETTLE);
+    // (c) SIGKILL: the backup takes over within Master_Down_Interval + 0.5 s.
+    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
+    eprintln!(
+        "TAKEOVER {backup:?} after {master:?} SIGKILL: {took:?} (bound {:?})",
+        bound(100)
+    );
+    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+}
+
 #[test]
 fn rvsd_master_keepalived_backup_then_takeovers() {
     if !privileged("VRRP interop") {
         return;
     }
     let _g = lock();
-    let mut lan = Lan::up();
-    lan.start("b", Kind::Keepalived, &inst(100, ""));
-    lan.start("a", Kind::Rvsd, &inst(150, ""));
-    // (a) rvsd with the higher priority is MASTER, keepalived BACKUP.
-    lan.settle("a", "b", VIP4, SETTLE);
-    lan.stays("a", "b", VIP4, Duration::from_secs(3));
-    assert!(lan.client_reaches(VIP4));
-    let st = lan.rvsd_status("a");
-    assert!(st.contains("\"MASTER\""), "{st}");
-    // The HTTP API (and so the status page) shows the instance.
-    let api = lan.api_get("a", "/api/v1/vrrp");
-    assert!(
-        api.contains("\"name\":\"VI_1\"") && api.contains("\"state\":\"MASTER\""),
-        "{api}"
-    );
-    assert!(api.contains("\"priority\":150"), "{api}");
-    assert!(!lan.log("b").contains("invalid"), "{}", lan.log("b"));
-    // (c) SIGTERM: priority 0, keepalived takes over after Skew_Time only.
-    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
-    eprintln!("TAKEOVER keepalived after rvsd SIGTERM (priority 0): {took:?}");
-    assert!(
-        lan.log("b")
-            .contains("Backup received priority 0 advertisement")
-    );
-    assert!(took < Duration::from_millis(2000), "{took:?}");
-    assert!(!lan.has_vip("a", VIP4), "rvsd removed its VIP on exit");
-    // (d) preempt: rvsd coming back with the higher priority takes over again.
-    lan.start("a", Kind::Rvsd, &inst(150, ""));
-    lan.settle("a", "b", VIP4, SETTLE);
-    // (c) SIGKILL rvsd: keepalived takes over within Master_Down_Interval + 0.5 s.
-    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
-    eprintln!(
-        "TAKEOVER keepalived after rvsd SIGKILL: {took:?} (bound {:?})",
-        bound(100)
-    );
-    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+    roles_then_takeovers(Kind::Rvsd, Kind::Keepalived);
 }
 
 #[test]
@@ -521,31 +539,7 @@ fn keepalived_master_rvsd_backup_then_takeovers() {
         return;
     }
     let _g = lock();
-    let mut lan = Lan::up();
-    lan.start("a", Kind::Keepalived, &inst(150, ""));
-    lan.start("b", Kind::Rvsd, &inst(100, ""));
-    // (b) keepalived with the higher priority is MASTER, rvsd BACKUP (for longer than
-    // rvsd's Master_Down_Interval: it hears keepalived).
-    lan.settle("a", "b", VIP4, SETTLE);
-    lan.stays("a", "b", VIP4, Duration::from_secs(5));
-    let st = lan.rvsd_status("b");
-    assert!(st.contains("\"BACKUP\""), "{st}");
-    let api = lan.api_get("b", "/api/v1/vrrp");
-    assert!(api.contains("\"state\":\"BACKUP\""), "{api}");
-    // (c) SIGTERM keepalived: rvsd takes over after Skew_Time.
-    let took = lan.stop_and_time("a", "b", VIP4, bound(100));
-    eprintln!("TAKEOVER rvsd after keepalived SIGTERM (priority 0): {took:?}");
-    assert!(took < Duration::from_millis(2000), "{took:?}");
-    // (d) keepalived back with priority 150 preempts rvsd.
-    lan.start("a", Kind::Keepalived, &inst(150, ""));
-    lan.settle("a", "b", VIP4, SETTLE);
-    // (c) SIGKILL keepalived: rvsd takes over within the bound.
-    let took = lan.kill_and_time("a", "b", VIP4, bound(100));
-    eprintln!(
-        "TAKEOVER rvsd after keepalived SIGKILL: {took:?} (bound {:?})",
-        bound(100)
-    );
-    assert!(took <= bound(100), "{took:?} > {:?}", bound(100));
+    roles_then_takeovers(Kind::Keepalived, Kind::Rvsd);
 }
 
 #[test]

@@ -341,9 +341,10 @@ fn vip(l: &Node, d: &mut Diags) -> Option<Vip> {
         }) else {
             match w {
                 "no_track" | "home" | "-nodad" | "nodad" | "noprefixroute" | "autojoin" => {}
-                _ => d.err(
+                // keepalived warns and goes on (`{ A B }` on one line: A only).
+                _ => d.warn(
                     &l.args[i].pos,
-                    format!("invalid virtual_ipaddress option '{w}'"),
+                    format!("Unknown configuration entry '{w}' for ip address - ignoring"),
                 ),
             }
             i += 1;
