@@ -120,8 +120,8 @@ pub struct Director {
     next_sched_tick: Time,
     /// FULLNAT connections deleted and not yet reported (see [`Director::take_released`]).
     released: Vec<ConnId>,
-    /// Whether input packets are logged for a sync master (see `director_sync.rs`).
-    sync_master: bool,
+    /// Which input packets are logged for a sync master (see `director_sync.rs`).
+    sync_filter: Option<sync::SyncFilter>,
     /// Connections that saw an input packet, with their packet count, for the master.
     sync_events: Vec<(ConnId, u32)>,
     /// Events dropped because the log was full.
@@ -154,7 +154,7 @@ impl Director {
             next_trash_gc: Time(TRASH_PERIOD_MS),
             next_sched_tick: Time(1000),
             released: Vec::new(),
-            sync_master: false,
+            sync_filter: None,
             sync_events: Vec::new(),
             sync_events_dropped: 0,
         }
@@ -362,7 +362,7 @@ impl Director {
                 c.timeout = TEMPLATE_REARM.as_millis() as u32;
             }
             self.conns.rearm(id, at);
-            self.log_sync(id, u32::MAX);
+            self.log_sync(id, u32::MAX, true);
             return;
         }
         self.delete_conn(id, false);
@@ -601,6 +601,11 @@ impl Director {
     /// Count, transition and refresh an input packet, and say where it goes.
     #[inline(always)]
     fn forward(&mut self, id: ConnId, pkt: &Packet, new: bool) -> Verdict {
+        // The state before the packet, for the sync log (only read while a master runs).
+        let old_state = match self.sync_filter {
+            Some(_) => self.conns.get(id).map(|c| c.state),
+            None => None,
+        };
         self.account_in(id, pkt.len);
         self.transition(id, pkt.seg, Direction::Input);
         let Some(c) = self.conns.get(id) else {
@@ -610,7 +615,7 @@ impl Director {
             return Verdict::Pass;
         };
         let one_packet = c.flags & cf::ONE_PACKET != 0;
-        let pkts = c.in_pkts;
+        let (pkts, changed) = (c.in_pkts, old_state.is_some_and(|s| s != c.state));
         let v = Verdict::Forward {
             // A one-packet connection is freed right after its packet.
             conn: (!one_packet).then_some(id),
@@ -623,7 +628,7 @@ impl Director {
         if one_packet {
             self.delete_conn(id, false);
         } else {
-            self.log_sync(id, pkts);
+            self.log_sync(id, pkts, changed);
         }
         v
     }
@@ -982,7 +987,7 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
     }
 }
 
-pub use sync::{MAX_SYNC_EVENTS, SyncOutcome, SyncedConn};
+pub use sync::{MAX_SYNC_EVENTS, SyncFilter, SyncOutcome, SyncedConn};
 
 #[path = "director_sync.rs"]
 mod sync;

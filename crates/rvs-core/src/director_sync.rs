@@ -67,31 +67,77 @@ pub enum SyncOutcome {
     NoDest,
 }
 
+/// Which input packets the sync log keeps: the ones the master's send rules can pick
+/// (`ip_vs_sync_conn_needed` with `sync_refresh_period` 0). A packet that changes its
+/// connection's state is always kept, so is a template re-armed while in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncFilter {
+    /// `sync_threshold` (3).
+    pub threshold: u32,
+    /// `sync_period` (50; 0 = only at the threshold).
+    pub period: u32,
+    /// Keep every packet (a master with `sync_refresh_period` set decides by time).
+    pub all: bool,
+}
+
+impl Default for SyncFilter {
+    fn default() -> Self {
+        SyncFilter {
+            threshold: 3,
+            period: 50,
+            all: false,
+        }
+    }
+}
+
+impl SyncFilter {
+    /// Whether a packet with count `pkts` (that did or did not change the state) is kept.
+    #[inline(always)]
+    pub fn keeps(&self, pkts: u32, changed: bool) -> bool {
+        self.all
+            || changed
+            || if self.period > 0 {
+                pkts % self.period == self.threshold
+            } else {
+                pkts == self.threshold
+            }
+    }
+}
+
 impl Director {
-    /// Start or stop logging input packets for a sync master (see
-    /// [`Director::take_sync_events`]). Off by default: then nothing is logged.
+    /// Start (with the kernel's default send rule) or stop logging input packets for a
+    /// sync master (see [`Director::take_sync_events`]). Off by default: then nothing is
+    /// logged.
     pub fn set_sync_master(&mut self, on: bool) {
-        self.sync_master = on;
-        if !on {
+        self.set_sync_filter(on.then(SyncFilter::default));
+    }
+
+    /// Start logging with `filter`, or stop (`None`).
+    pub fn set_sync_filter(&mut self, filter: Option<SyncFilter>) {
+        self.sync_filter = filter;
+        if filter.is_none() {
             self.sync_events.clear();
         }
     }
 
     /// Whether input packets are being logged for a sync master.
     pub fn sync_master(&self) -> bool {
-        self.sync_master
+        self.sync_filter.is_some()
     }
 
     /// The `(connection, input packet count)` pairs logged since the last call, one per
-    /// input packet (and one per template re-armed while still in use), oldest first.
+    /// input packet the [`SyncFilter`] keeps (and one per template re-armed while still in
+    /// use, with the count `u32::MAX`), oldest first.
     pub fn take_sync_events(&mut self) -> Vec<(ConnId, u32)> {
         std::mem::take(&mut self.sync_events)
     }
 
     /// Log one event when a sync master is running.
     #[inline(always)]
-    pub(super) fn log_sync(&mut self, id: ConnId, pkts: u32) {
-        if self.sync_master {
+    pub(super) fn log_sync(&mut self, id: ConnId, pkts: u32, changed: bool) {
+        if let Some(f) = self.sync_filter
+            && f.keeps(pkts, changed)
+        {
             if self.sync_events.len() < MAX_SYNC_EVENTS {
                 self.sync_events.push((id, pkts));
             } else {
