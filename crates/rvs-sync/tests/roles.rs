@@ -472,3 +472,33 @@ fn fwmark_persistent_service_syncs_conn_and_template() {
     };
     assert_eq!(dest_of(b.process(&pkt, Time(1000))).0, rs.unwrap());
 }
+
+#[test]
+fn the_log_keeps_only_what_the_send_rules_can_pick() {
+    let mut p = Pair::new(None, FwdMethod::Route);
+    let mut logged = Vec::new();
+    let mut send = |p: &mut Pair, f: TcpFlags| {
+        let pkt = Packet {
+            saddr: ip("198.18.2.1"),
+            sport: 40000,
+            daddr: ip(VIP),
+            dport: 80,
+            seg: Segment::Tcp(f),
+            len: 60,
+            fwmark: 0,
+        };
+        p.now = p.now + rvs_core::time::Dur(10);
+        p.m.process(&pkt, p.now);
+        p.m.take_sync_events()
+            .iter()
+            .map(|e| e.1)
+            .collect::<Vec<u32>>()
+    };
+    logged.extend(send(&mut p, TcpFlags::SYN)); // state change
+    logged.extend(send(&mut p, TcpFlags::ACK)); // state change
+    for _ in 3..=60 {
+        logged.extend(send(&mut p, TcpFlags::ACK));
+    }
+    logged.extend(send(&mut p, TcpFlags::FIN_ACK)); // state change, packet 61
+    assert_eq!(logged, vec![1, 2, 3, 53, 61]);
+}
