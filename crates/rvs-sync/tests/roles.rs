@@ -477,7 +477,7 @@ fn fwmark_persistent_service_syncs_conn_and_template() {
 fn the_log_keeps_only_what_the_send_rules_can_pick() {
     let mut p = Pair::new(None, FwdMethod::Route);
     let mut logged = Vec::new();
-    let mut send = |p: &mut Pair, f: TcpFlags| {
+    let send = |p: &mut Pair, f: TcpFlags| {
         let pkt = Packet {
             saddr: ip("198.18.2.1"),
             sport: 40000,
