@@ -48,7 +48,8 @@ pub struct NoSyncDaemons;
 
 impl SyncDaemons for NoSyncDaemons {
     fn start(&mut self, _: &mut Director, _: &DaemonConfig) -> Result<(), String> {
-        Err("Protocol not available (no connection sync daemon here)".into())
+        // What a kernel without sync support answers (ENOPROTOOPT).
+        Err("Protocol not available".into())
     }
 
     fn stop(&mut self, _: &mut Director, _: &DaemonConfig) -> Result<(), String> {
