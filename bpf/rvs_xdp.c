@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* rvs_xdp: the director's classifier. Frames that belong to a virtual service (or are
+/* rvs_xdp: the director's classifier. Packets of established flows in rvs_flows are
+ * forwarded in XDP (rvs_fastpath.h). Other frames that belong to a virtual service (or are
  * replies, FULLNAT returns, fwmark-class traffic, or ICMP errors about any of those) go
  * to the AF_XDP socket of the receiving (ifindex, rx queue); everything else goes to the
  * kernel with XDP_PASS. The maps are written by crates/rvs-xdp; this program only reads
@@ -12,6 +13,7 @@
 
 #include "rvs_common.h"
 #include "rvs_parse.h"
+#include "rvs_fastpath.h"
 
 /* ICMP types (linux/icmp.h drags in libc headers that -target bpf cannot use). */
 #define ICMP_DEST_UNREACH 3
@@ -246,6 +248,7 @@ int rvs_xdp(struct xdp_md *ctx)
 	__u16 proto;
 	__u32 verdict, *slot;
 	__u8 family;
+	__u32 l2len;
 	long ret;
 
 	count(RVS_C_SEEN);
@@ -273,6 +276,18 @@ int rvs_xdp(struct xdp_md *ctx)
 		count(RVS_C_NOT_OURS);
 		return XDP_PASS;
 	}
+	l2len = l3 - data;
+	ret = rvs_fastpath(ctx, l2len, family);
+	if (ret >= 0) {
+		count(RVS_C_FASTPATH);
+		return ret;
+	}
+	/* The fast path may have called a helper that invalidates packet pointers. */
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (l2len != 14 && l2len != 18)
+		return XDP_PASS;
+	l3 = data + l2len;
 	verdict = classify(l3, end, family);
 	count(verdict);
 	if (verdict < RVS_C_HIT_SERVICE)

@@ -15,6 +15,7 @@
 //! | `rvs_frames_total` | counter | `stage` = `engine` \| `dataplane`, `kind` |
 //! | `rvs_dropped_frames_total` | counter | `stage` = `engine` \| `dataplane`, `reason` |
 //! | `rvs_xdp_classifier_hits_total` | counter | `kind` (XDP classifier matches) |
+//! | `rvs_xdp_fastpath_hits_total` | counter | (packets forwarded by the XDP fast path) |
 //!
 //! Counters restart from 0 when a service is zeroed (`ipvsadm -Z`), which Prometheus
 //! treats as a counter reset. Rates are IPVS's 2-second estimator, as `ipvsadm --rate`.
@@ -175,6 +176,13 @@ pub fn render(snap: &Snapshot) -> String {
         hits.clone(),
     );
 
+    let fast: Counter = Counter::default();
+    reg.register(
+        "rvs_xdp_fastpath_hits",
+        "Packets of established flows forwarded by the XDP fast path",
+        fast.clone(),
+    );
+
     services.set(gauge_i64(snap.services.len() as u64));
     conns
         .get_or_create(&labels(&[("kind", "connection")]))
@@ -250,6 +258,7 @@ pub fn render(snap: &Snapshot) -> String {
         for (kind, v) in &dp.classifier_hits {
             hits.get_or_create(&labels(&[("kind", kind)])).inc_by(*v);
         }
+        fast.inc_by(dp.fastpath_hits);
     }
     let mut out = String::new();
     // Writing into a String cannot fail.

@@ -94,8 +94,10 @@ pub struct DataplaneReport {
     pub frames: BTreeMap<String, u64>,
     /// Frames dropped by the data plane or the kernel around it, by reason.
     pub drops: BTreeMap<String, u64>,
-    /// Fast-path hits (frames the XDP classifier matched), by kind; empty without one.
+    /// Frames the XDP classifier matched (sent to userspace), by kind; empty without one.
     pub classifier_hits: BTreeMap<String, u64>,
+    /// Packets of established flows forwarded by the XDP fast path (never in userspace).
+    pub fastpath_hits: u64,
     /// Anything else worth showing in `/api/v1/status` (sockets, XDP modes).
     pub detail: serde_json::Value,
 }

@@ -850,6 +850,7 @@ async fn metrics_match_the_table() {
     report.frames.insert("rx".into(), 1234);
     report.drops.insert("tx_failed".into(), 3);
     report.classifier_hits.insert("service".into(), 99);
+    report.fastpath_hits = 4321;
     let f = fx_with(
         Auth::new(Some(TOKEN.into()), false),
         Static {
@@ -970,6 +971,7 @@ async fn metrics_match_the_table() {
         1234.0
     );
     assert_eq!(m[r#"rvs_xdp_classifier_hits_total{kind="service"}"#], 99.0);
+    assert_eq!(m["rvs_xdp_fastpath_hits_total"], 4321.0);
     assert!(r.text.contains("# TYPE rvs_service_connections counter"));
     assert!(r.text.contains("# TYPE rvs_dest_weight gauge"));
 }

@@ -519,6 +519,99 @@ impl Director {
         }
     }
 
+    /// Count packets of a dest's connections that were forwarded outside the engine (the
+    /// XDP fast path): the dest's, its service's and the total counters, as the engine
+    /// would have counted them one by one. An unknown dest counts in the totals only.
+    pub fn account_bulk(
+        &mut self,
+        dest: DestId,
+        inpkts: u64,
+        inbytes: u64,
+        outpkts: u64,
+        outbytes: u64,
+    ) {
+        self.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        let Some(d) = self.table.dest_mut(dest) else {
+            return;
+        };
+        d.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        let sid = d.svc;
+        if let Some(svc) = self.table.service_mut(sid) {
+            svc.stats.add_bulk(inpkts, inbytes, outpkts, outbytes);
+        }
+    }
+
+    /// A connection saw traffic outside the engine (the XDP fast path) by `now`: restart
+    /// its timer with its current state's timeout, as a packet in that state would.
+    pub fn touch_conn(&mut self, id: ConnId, now: Time) {
+        if let Some(c) = self.conns.get(id) {
+            let at = now + Dur(u64::from(c.timeout));
+            if at > c.expires {
+                self.conns.set_expires(id, at);
+            }
+        }
+    }
+
+    /// Take in a connection that exists outside the engine — a flow the XDP fast path kept
+    /// forwarding while rvsd restarted, as IPVS's sync backup learns connections: create
+    /// `proto caddr:cport → vaddr:vport` bound to dest `daddr:dport` of the service `key`,
+    /// in `state`, its timer started at `now` with that state's timeout. Not counted as a
+    /// new connection in the stats (it was counted when it began). `None` when the
+    /// service, the dest (or its availability) is gone, the protocol is unknown, or the
+    /// connection exists already.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adopt_conn(
+        &mut self,
+        key: &ServiceKey,
+        proto: u8,
+        (caddr, cport): (IpAddr, u16),
+        (vaddr, vport): (IpAddr, u16),
+        (daddr, dport): (IpAddr, u16),
+        state_: u8,
+        now: Time,
+    ) -> Option<ConnId> {
+        let p = Protocol::from_number(proto)?;
+        let sid = self.table.find(key)?;
+        let dest = self.table.find_dest(sid, &daddr, dport)?;
+        let d = self.table.dest(dest)?;
+        if !d.available
+            || self
+                .conns
+                .lookup_in(proto, &caddr, cport, &vaddr, vport)
+                .is_some()
+        {
+            return None;
+        }
+        let active = state::is_active(p, state_);
+        let mut flags = conn_flags_of(d.fwd);
+        if !active {
+            flags |= cf::INACTIVE;
+        }
+        let timeout = self.timeouts.get(p, state_).saturating_mul(1000);
+        let c = Conn {
+            caddr,
+            vaddr,
+            daddr,
+            cport,
+            vport,
+            dport,
+            proto,
+            state: state_,
+            flags,
+            dest: Some(dest),
+            control: None,
+            n_control: 0,
+            timeout,
+            expires: now,
+            fwmark: 0,
+            in_pkts: 0,
+        };
+        let id = self.conns.insert_unarmed(c);
+        self.bind_dest(dest, false, !active);
+        self.conns.set_expires(id, now + Dur(u64::from(timeout)));
+        Some(id)
+    }
+
     /// Delete a connection at once (a caller could not complete it, e.g. no FULLNAT port).
     pub fn remove_conn(&mut self, id: ConnId) {
         self.delete_conn(id, false);

@@ -1009,3 +1009,111 @@ fn table_errors_come_in_kernel_order() {
         Err(OpError::DestExists)
     );
 }
+
+#[test]
+fn fast_path_traffic_refreshes_and_counts_like_packets() {
+    let mut t = T::new();
+    let k = udp_key(53);
+    t.svc(k, "rr", None);
+    t.dest(k, 11, 53, FwdMethod::Masq, 1);
+    let p = |t: &mut T| t.pkt((client(1), 5000), (ip(VIP), 53), Segment::Udp);
+    assert!(matches!(p(&mut t), Verdict::Forward { new: true, .. }));
+    let (id, _) = t.d.conns.iter().next().unwrap();
+    // Traffic seen outside the engine at 200 s keeps the flow alive to 500 s.
+    t.at(200.0);
+    t.d.touch_conn(id, t.now);
+    t.at(499.0);
+    assert_eq!(t.d.conns.len(), 1, "touched at 200 s, lives to 500 s");
+    // A touch never shortens the timer.
+    t.d.touch_conn(id, Time(1000));
+    t.at(500.0);
+    assert_eq!(t.d.conns.len(), 0);
+
+    let sid = t.d.table.find(&k).unwrap();
+    let did = t.d.table.find_dest(sid, &rs(11), 53).unwrap();
+    let before = (
+        t.d.stats.counters(),
+        t.d.table.dest(did).unwrap().stats.counters(),
+        t.d.table.service(sid).unwrap().stats.counters(),
+    );
+    t.d.account_bulk(did, 3, 300, 2, 1000);
+    let after = (
+        t.d.stats.counters(),
+        t.d.table.dest(did).unwrap().stats.counters(),
+        t.d.table.service(sid).unwrap().stats.counters(),
+    );
+    for (b, a) in [
+        (before.0, after.0),
+        (before.1, after.1),
+        (before.2, after.2),
+    ] {
+        assert_eq!((a.inpkts - b.inpkts, a.inbytes - b.inbytes), (3, 300));
+        assert_eq!(
+            (a.outpkts - b.outpkts, a.outbytes - b.outbytes, a.conns),
+            (2, 1000, b.conns)
+        );
+    }
+}
+
+#[test]
+fn adopted_connections_behave_like_established_ones() {
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", None);
+    t.dest(k, 11, 8080, FwdMethod::Masq, 1);
+    let est = crate::conn::state::tcp::ESTABLISHED;
+    let adopt = |t: &mut T, port: u16| {
+        t.d.adopt_conn(
+            &k,
+            6,
+            (client(1), port),
+            (ip(VIP), 80),
+            (rs(11), 8080),
+            est,
+            Time(1000),
+        )
+    };
+    t.at(1.0);
+    let id = adopt(&mut t, 5000).expect("adopted");
+    assert!(adopt(&mut t, 5000).is_none(), "exists already");
+    assert_eq!(
+        t.dest_counts(k, 11, 8080),
+        (1, 0, 0),
+        "an active connection"
+    );
+    let c = t.d.conns.get(id).unwrap();
+    assert_eq!((c.state, c.daddr, c.dport), (est, rs(11), 8080));
+    assert_eq!(t.d.stats.counters().conns, 0, "not counted as new");
+    // Its packets are forwarded like any established connection's.
+    assert_eq!(fwd_dest(t.ack(1, 5000, 80)), Some((rs(11), 8080)));
+    // Unknown dest or service: nothing.
+    assert!(
+        t.d.adopt_conn(
+            &k,
+            6,
+            (client(2), 1),
+            (ip(VIP), 80),
+            (rs(12), 8080),
+            est,
+            Time(0)
+        )
+        .is_none()
+    );
+    assert!(
+        t.d.adopt_conn(
+            &tcp_key(81),
+            6,
+            (client(2), 1),
+            (ip(VIP), 81),
+            (rs(11), 8080),
+            est,
+            Time(0)
+        )
+        .is_none()
+    );
+    // It expires with the ESTABLISHED timeout (15 min) from its last packet (at 1 s).
+    t.at(900.5);
+    assert!(t.d.conns.get(id).is_some());
+    t.at(901.5);
+    assert!(t.d.conns.get(id).is_none());
+}

@@ -92,6 +92,15 @@ impl Stats {
         self.total.outbytes += u64::from(bytes);
     }
 
+    /// Count packets and bytes forwarded elsewhere (the XDP fast path), in bulk.
+    #[inline]
+    pub fn add_bulk(&mut self, inpkts: u64, inbytes: u64, outpkts: u64, outbytes: u64) {
+        self.total.inpkts += inpkts;
+        self.total.inbytes += inbytes;
+        self.total.outpkts += outpkts;
+        self.total.outbytes += outbytes;
+    }
+
     /// `-Z`: counters restart from zero and rates are reset.
     pub fn zero(&mut self) {
         self.zero = self.total;

@@ -12,7 +12,9 @@ use rvs_netlink::{NeighCache, NetlinkError, RouteWatch};
 use rvs_xdp::{Classifier, ClassifierCounters, XdpError, XdpMode};
 
 use crate::classes::classes_of;
-use crate::worker::{Resolver, Worker, WorkerConfig, WorkerCounters, lock};
+use crate::fastpath;
+use crate::fastsync::{FastSync, SYNC_MS};
+use crate::worker::{EngineHook, Hook, Resolver, Worker, WorkerConfig, WorkerCounters, lock};
 use crate::xsk::{BindMode, KernelStats, XdpPort, XskError, kernel_stats};
 
 /// How to run the data plane.
@@ -28,6 +30,19 @@ pub struct Config {
     pub frames: u32,
     /// How long a frame waits for its next hop's MAC before it is dropped (1 s).
     pub hold: Duration,
+    /// Forward established flows in XDP (the fast path, docs/xdp.md); `false`: every
+    /// service packet goes through the AF_XDP worker.
+    pub fastpath: bool,
+    /// Fast path: send frames back out of their ingress interface with XDP_TX. Off by
+    /// default: a DEVMAP redirect works everywhere, while a veth drops XDP_TX frames
+    /// unless its peer runs an XDP program; turn it on for NICs.
+    pub xdp_tx: bool,
+    /// A bpffs directory (e.g. `/sys/fs/bpf/rvs/<name>`) where the fast path's maps, the
+    /// counters and the XDP links are pinned: on stop the program stays attached and
+    /// keeps forwarding established flows; the next start with the same directory takes
+    /// the links over atomically and reuses the maps (hitless restart). `None`: nothing
+    /// is pinned and the program goes with the process.
+    pub pin_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -38,6 +53,9 @@ impl Default for Config {
             batch: 64,
             frames: 4096,
             hold: Duration::from_secs(1),
+            fastpath: true,
+            xdp_tx: false,
+            pin_dir: None,
         }
     }
 }
@@ -107,6 +125,8 @@ pub struct DataplaneStats {
     pub kernel: KernelStats,
     /// The classifier's counters, if they could be read.
     pub classifier: Option<ClassifierCounters>,
+    /// Fast-path flow entries installed (both directions count), 0 without the fast path.
+    pub fastpath_flows: u64,
 }
 
 impl Resolver for NeighCache {
@@ -118,7 +138,8 @@ impl Resolver for NeighCache {
 /// The running data plane.
 pub struct Dataplane {
     engine: Arc<Mutex<Engine>>,
-    classifier: Mutex<Classifier>,
+    classifier: Arc<Mutex<Classifier>>,
+    fastpath_flows: Arc<AtomicU64>,
     neigh: Arc<NeighCache>,
     routes: Arc<RouteWatch>,
     stop: Arc<AtomicBool>,
@@ -182,7 +203,10 @@ impl Dataplane {
         neigh: Arc<NeighCache>,
         routes: Arc<RouteWatch>,
     ) -> Result<Dataplane, DataplaneError> {
-        let mut classifier = Classifier::load()?;
+        let mut classifier = match &cfg.pin_dir {
+            Some(dir) => Classifier::load_pinned(dir)?,
+            None => Classifier::load()?,
+        };
         let mut modes = Vec::new();
         for name in &cfg.interfaces {
             modes.push((name.clone(), classifier.attach(name, cfg.mode)?));
@@ -234,16 +258,28 @@ impl Dataplane {
             Arc::clone(&stop),
             Arc::clone(&counters),
         );
+        let classifier = Arc::new(Mutex::new(classifier));
+        let fastpath_flows = Arc::new(AtomicU64::new(0));
+        let hook = if cfg.fastpath {
+            fastpath_hook(&classifier, &neigh, ids, &fastpath_flows, cfg.xdp_tx)
+        } else {
+            None
+        };
         let worker = std::thread::Builder::new()
             .name("rvs-dataplane".into())
             .spawn(move || {
-                Worker::new(ports, e2, resolver, wcfg, c2).run(&s2, &now);
+                let w = Worker::new(ports, e2, resolver, wcfg, c2);
+                match hook {
+                    Some(h) => w.with_hook(SYNC_MS, h).run(&s2, &now),
+                    None => w.run(&s2, &now),
+                }
             })
             .map_err(DataplaneError::Thread)?;
         tracing::info!(?sockets, ?modes, "data plane started");
         Ok(Dataplane {
             engine,
-            classifier: Mutex::new(classifier),
+            classifier,
+            fastpath_flows,
             neigh,
             routes,
             stop,
@@ -296,7 +332,18 @@ impl Dataplane {
                 },
             ),
             classifier,
+            fastpath_flows: self.fastpath_flows.load(Ordering::Relaxed),
         }
+    }
+
+    /// Stop like [`Dataplane::shutdown`], and remove the pins of `Config::pin_dir`: the
+    /// links detach and the pinned maps go (a stop for good, not a restart).
+    pub fn shutdown_and_unpin(self) {
+        self.classifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unpin_all();
+        drop(self);
     }
 
     /// Whether the neighbour cache answers `addr` on `iface` (diagnostics).
@@ -323,6 +370,66 @@ impl Dataplane {
             .detach_all();
         self.routes.stop();
         self.neigh.stop();
+    }
+}
+
+/// The worker's fast-path hook: every egress interface in the redirect DEVMAP, then
+/// [`FastSync::sync`] with the classifier's maps. `None` (and a warning) when the DEVMAP
+/// cannot be filled: the data plane then runs without the fast path.
+fn fastpath_hook(
+    classifier: &Arc<Mutex<Classifier>>,
+    neigh: &Arc<NeighCache>,
+    ids: &[(IfaceId, u32)],
+    flows: &Arc<AtomicU64>,
+    xdp_tx: bool,
+) -> Option<Hook> {
+    {
+        let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, ifindex) in ids {
+            if let Err(e) = c.add_tx_port(*ifindex) {
+                tracing::warn!(error = %e, "XDP fast path disabled");
+                return None;
+            }
+        }
+    }
+    Some(Box::new(FastHook {
+        classifier: Arc::clone(classifier),
+        neigh: Arc::clone(neigh),
+        flows: Arc::clone(flows),
+        ids: ids.to_vec(),
+        sync: FastSync::new(xdp_tx),
+    }))
+}
+
+/// [`FastSync`] run by the worker.
+struct FastHook {
+    classifier: Arc<Mutex<Classifier>>,
+    neigh: Arc<NeighCache>,
+    flows: Arc<AtomicU64>,
+    ids: Vec<(IfaceId, u32)>,
+    sync: FastSync,
+}
+
+impl EngineHook for FastHook {
+    fn periodic(&mut self, engine: &mut Engine, now: Time) {
+        let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
+        let ids = &self.ids;
+        let map = |i: IfaceId| ids.iter().find(|x| x.0 == i).map(|x| x.1);
+        let r = self.sync.sync(engine, &mut *c, &*self.neigh, &map, now);
+        if r.errors > 0 {
+            tracing::debug!(?r, "fast-path sync");
+        }
+        self.flows.store(self.sync.len() as u64, Ordering::Relaxed);
+    }
+
+    fn frame_seen(&mut self, frame: &[u8]) {
+        if self.sync.is_empty() {
+            return;
+        }
+        if let Some(k) = fastpath::closing_key(frame) {
+            let mut c = self.classifier.lock().unwrap_or_else(|p| p.into_inner());
+            self.sync.closing(&mut *c, &k);
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 
 pub mod classes;
 mod dataplane;
+pub mod fastpath;
+pub mod fastsync;
 pub mod hosts;
 pub mod worker;
 pub mod xsk;

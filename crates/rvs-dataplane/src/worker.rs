@@ -78,6 +78,18 @@ struct Held {
     bytes: Vec<u8>,
 }
 
+/// Work beside the engine (the XDP fast path's sync): now and then under the engine's
+/// lock, and a look at every received frame before the engine sees it.
+pub trait EngineHook: Send {
+    /// Called at least every period the hook was installed with.
+    fn periodic(&mut self, engine: &mut Engine, now: Time);
+    /// A frame as received, before [`Engine::process`].
+    fn frame_seen(&mut self, _frame: &[u8]) {}
+}
+
+/// A boxed [`EngineHook`].
+pub type Hook = Box<dyn EngineHook>;
+
 /// The single worker: every port, one engine.
 pub struct Worker<P: XskPort> {
     ports: Vec<(IfaceId, P)>,
@@ -91,6 +103,8 @@ pub struct Worker<P: XskPort> {
     last_advance: Time,
     bufs: Vec<P::Buf>,
     verdicts: Vec<Verdict>,
+    /// `(period ms, hook, last run)`.
+    hook: Option<(u64, Hook, Time)>,
 }
 
 /// Lock the engine even if a panic poisoned the mutex (the engine keeps no invariant a
@@ -126,7 +140,15 @@ impl<P: XskPort> Worker<P> {
             last_advance: Time::ZERO,
             bufs: Vec::new(),
             verdicts: Vec::new(),
+            hook: None,
         }
+    }
+
+    /// Run `hook` on the engine at least every `period_ms` (from [`Worker::step`]; the idle
+    /// loop wakes at least every [`TICK_MS`]).
+    pub fn with_hook(mut self, period_ms: u64, hook: Hook) -> Self {
+        self.hook = Some((period_ms.max(1), hook, Time::ZERO));
+        self
     }
 
     /// The ports (tests look at what was sent).
@@ -156,6 +178,12 @@ impl<P: XskPort> Worker<P> {
         self.service_held(now);
         for pi in 0..self.ports.len() {
             self.flush_port(pi);
+        }
+        if let Some((period, hook, last)) = &mut self.hook
+            && now.millis_since(*last) >= *period
+        {
+            hook.periodic(&mut lock(&self.engine), now);
+            *last = now;
         }
         if received > 0 {
             self.last_advance = now;
@@ -195,6 +223,11 @@ impl<P: XskPort> Worker<P> {
             let neigh: &dyn Neighbours = &*self.neigh;
             for buf in bufs.iter_mut() {
                 let (b, start, len) = buf.buffer();
+                if let Some((_, hook, _)) = &mut self.hook
+                    && let Some(f) = b.get(start..start + len)
+                {
+                    hook.frame_seen(f);
+                }
                 let v = match Frame::new(b, start, len) {
                     Ok(mut f) => {
                         let v = engine.process(&mut f, iface, now, neigh);

@@ -3,18 +3,31 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::RawFd;
 
-use aya::Ebpf;
-use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
+use std::path::{Path, PathBuf};
+
+use aya::maps::{Array, DevMapHash, HashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::Xdp;
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::xdp::XdpLink;
 use aya::programs::xdp::XdpLinkId;
+use aya::{Ebpf, EbpfLoader};
 
 use crate::classes::Classes;
 use crate::error::XdpError;
-use crate::maps::{FW_MAX, FwClassEntry, RangeValue, RvsKey, XskKey, counter};
+use crate::maps::{
+    FW_MAX, Flow, FlowKey, FlowStats, FwClassEntry, RangeValue, RvsKey, XskKey, counter,
+};
 use crate::mode::XdpMode;
 use crate::sys;
 
 const PROG: &str = "rvs_xdp";
+/// Maps pinned for a hitless restart.
+const PINNED_MAPS: [&str; 4] = [
+    "rvs_flows",
+    "rvs_flow_stats",
+    "rvs_tx_ports",
+    "rvs_counters",
+];
 const XSK_SLOTS: u32 = 1024;
 
 /// The classifier's per-CPU counters, summed over CPUs.
@@ -44,6 +57,8 @@ pub struct ClassifierCounters {
     pub redirected: u64,
     /// Hits whose redirect failed (slot without a socket): passed.
     pub redirect_failed: u64,
+    /// Packets of established flows forwarded by the fast path (never reach userspace).
+    pub fastpath: u64,
 }
 
 impl ClassifierCounters {
@@ -71,7 +86,14 @@ pub struct Classifier {
     xsks: XskMap<MapData>,
     slots: BTreeMap<XskKey, u32>,
     counters: PerCpuArray<MapData, u64>,
+    pub(crate) flows: HashMap<MapData, FlowKey, Flow>,
+    pub(crate) flow_stats: PerCpuArray<MapData, FlowStats>,
+    pub(crate) tx_ports: DevMapHash<MapData>,
     links: Vec<(String, XdpLinkId)>,
+    /// The bpffs directory of the pinned maps and links (hitless restart), if any.
+    pin: Option<PathBuf>,
+    /// Links pinned in `pin`, by interface: they stay attached when this process exits.
+    pinned: Vec<(String, PinnedLink)>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -94,14 +116,48 @@ where
     T::try_from(map).map_err(|source| XdpError::Map { map: name, source })
 }
 
-fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
+pub(crate) fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
     move |source| XdpError::Map { map, source }
 }
 
 impl Classifier {
     /// Load `rvs_xdp` into the kernel (verifier included) with empty maps.
     pub fn load() -> Result<Self, XdpError> {
-        let mut ebpf = Ebpf::load(crate::RVS_XDP_OBJ)?;
+        Self::finish_load(Ebpf::load(crate::RVS_XDP_OBJ)?, None)
+    }
+
+    /// Load `rvs_xdp` with the fast path's maps (`rvs_flows`, `rvs_flow_stats`,
+    /// `rvs_tx_ports`) and the counters (`rvs_counters`) pinned in the bpffs directory
+    /// `dir` (created if missing): maps already pinned there by an earlier run are reused,
+    /// so established flows, their counters and the egress ports survive a restart.
+    /// [`Classifier::attach`] then pins its links there too. Pins that no longer fit the
+    /// program (an upgrade changed a map) are removed, with a warning, and made afresh.
+    pub fn load_pinned(dir: &Path) -> Result<Self, XdpError> {
+        std::fs::create_dir_all(dir).map_err(|source| XdpError::Sys {
+            what: "creating the bpffs pin directory",
+            source,
+        })?;
+        let load = || {
+            let mut l = EbpfLoader::new();
+            for m in PINNED_MAPS {
+                l.map_pin_path(m, dir.join(m));
+            }
+            l.load(crate::RVS_XDP_OBJ)
+        };
+        let ebpf = match load() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "pinned maps unusable; removing them");
+                for m in PINNED_MAPS {
+                    let _ = std::fs::remove_file(dir.join(m));
+                }
+                load()?
+            }
+        };
+        Self::finish_load(ebpf, Some(dir.to_path_buf()))
+    }
+
+    fn finish_load(mut ebpf: Ebpf, pin: Option<PathBuf>) -> Result<Self, XdpError> {
         prog_mut(&mut ebpf)?
             .load()
             .map_err(|source| XdpError::Program {
@@ -118,16 +174,108 @@ impl Classifier {
             xsk_slots: take(&mut ebpf, "rvs_xsk_slots")?,
             xsks: take(&mut ebpf, "rvs_xsks")?,
             counters: take(&mut ebpf, "rvs_counters")?,
+            flows: take(&mut ebpf, "rvs_flows")?,
+            flow_stats: take(&mut ebpf, "rvs_flow_stats")?,
+            tx_ports: take(&mut ebpf, "rvs_tx_ports")?,
             slots: BTreeMap::new(),
             links: Vec::new(),
+            pin,
+            pinned: Vec::new(),
             ebpf,
         })
+    }
+
+    /// The pinned link of `ifname` in the pin directory.
+    fn link_pin(&self, ifname: &str) -> Option<PathBuf> {
+        self.pin.as_ref().map(|d| d.join(format!("link_{ifname}")))
+    }
+
+    /// With pinning: take over the link a previous run pinned for `ifname`, replacing its
+    /// program atomically with this one (`BPF_LINK_UPDATE`: no moment without a program).
+    /// `Ok(false)` when there is none.
+    fn take_over(&mut self, ifname: &str) -> Result<bool, XdpError> {
+        let Some(path) = self.link_pin(ifname) else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let pinned = match PinnedLink::from_pin(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "stale link pin removed");
+                let _ = std::fs::remove_file(&path);
+                return Ok(false);
+            }
+        };
+        let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| XdpError::Sys {
+            what: "a pinned link that is not an XDP link",
+            source: std::io::Error::other(format!("{}: {e}", path.display())),
+        })?;
+        let prog = prog_mut(&mut self.ebpf)?;
+        let id = prog
+            .attach_to_link(link)
+            .map_err(|source| XdpError::Program {
+                what: format!("replacing the program of {}", path.display()),
+                source,
+            })?;
+        // The pin keeps the link; this process only needs a handle to unpin it.
+        let _ = prog.take_link(id);
+        let pinned = PinnedLink::from_pin(&path).map_err(|e| XdpError::Sys {
+            what: "reopening a pinned link",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.pinned.push((ifname.to_string(), pinned));
+        tracing::info!(ifname, path = %path.display(), "took over the pinned rvs_xdp link");
+        Ok(true)
+    }
+
+    /// Pin the link just attached to `ifname` (with pinning on).
+    fn pin_link(&mut self, ifname: &str, id: XdpLinkId) -> Result<(), XdpError> {
+        let Some(path) = self.link_pin(ifname) else {
+            return Ok(());
+        };
+        let prog = prog_mut(&mut self.ebpf)?;
+        let link = prog.take_link(id).map_err(|source| XdpError::Program {
+            what: "taking the XDP link".into(),
+            source,
+        })?;
+        let fd: FdLink = link.try_into().map_err(|e| XdpError::Sys {
+            what: "the XDP link is not a bpf_link",
+            source: std::io::Error::other(format!("{e}")),
+        })?;
+        let pinned = fd.pin(&path).map_err(|e| XdpError::Sys {
+            what: "pinning the XDP link",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.pinned.push((ifname.to_string(), pinned));
+        Ok(())
+    }
+
+    /// Remove the pins (links, then maps, then the directory): the links detach, the
+    /// maps go with the program. For a real stop, not a restart.
+    pub fn unpin_all(&mut self) {
+        for (ifname, p) in std::mem::take(&mut self.pinned) {
+            match p.unpin() {
+                Ok(fd) => drop(fd),
+                Err(e) => tracing::warn!(ifname, error = %e, "unpinning the XDP link"),
+            }
+        }
+        if let Some(dir) = &self.pin {
+            for m in PINNED_MAPS {
+                let _ = std::fs::remove_file(dir.join(m));
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// Attach to `ifname`. Any XDP program already there (a crashed rvsd's, one attached
     /// with `ip link set ... xdp`, another Classifier's link) is removed first, with a
     /// warning. Returns the mode in effect (`Auto` tries native, then generic).
     pub fn attach(&mut self, ifname: &str, mode: XdpMode) -> Result<XdpMode, XdpError> {
+        if self.take_over(ifname)? {
+            return Ok(sys::xdp_mode(sys::ifindex(ifname)?).unwrap_or(mode));
+        }
         let ifindex = sys::ifindex(ifname)?;
         let old = sys::clear_xdp(ifindex)?;
         if !old.is_empty() {
@@ -142,8 +290,12 @@ impl Classifier {
         for &m in mode.candidates() {
             match prog.attach_to_if_index(ifindex, m.aya()) {
                 Ok(id) => {
-                    self.links.push((ifname.to_string(), id));
                     tracing::info!(ifname, mode = %m, "rvs_xdp attached");
+                    if self.pin.is_some() {
+                        self.pin_link(ifname, id)?;
+                    } else {
+                        self.links.push((ifname.to_string(), id));
+                    }
                     return Ok(m);
                 }
                 Err(e) => last = e.to_string(),
@@ -157,6 +309,8 @@ impl Classifier {
     }
 
     /// Detach from every interface this classifier is attached to (Drop does it too).
+    /// Pinned links stay attached (a restart takes them over); [`Classifier::unpin_all`]
+    /// removes them.
     pub fn detach_all(&mut self) {
         let links = std::mem::take(&mut self.links);
         if let Ok(prog) = prog_mut(&mut self.ebpf) {
@@ -170,7 +324,11 @@ impl Classifier {
 
     /// The interfaces this classifier is attached to.
     pub fn attached(&self) -> Vec<String> {
-        self.links.iter().map(|l| l.0.clone()).collect()
+        self.links
+            .iter()
+            .map(|l| l.0.clone())
+            .chain(self.pinned.iter().map(|l| l.0.clone()))
+            .collect()
     }
 
     /// Put an AF_XDP socket in the XSKMAP for (ifindex, rx queue); a socket registered
@@ -277,6 +435,7 @@ impl Classifier {
             no_xsk: c(counter::NO_XSK),
             redirected: c(counter::REDIRECTED),
             redirect_failed: c(counter::REDIRECT_FAILED),
+            fastpath: c(counter::FASTPATH),
         })
     }
 

@@ -49,6 +49,17 @@ pub enum XdpError {
     /// Too many GUE ports for the decapsulator.
     #[error("too many GUE ports: {0} given, at most {max}", max = crate::decap::GUE_PORTS)]
     TooManyGuePorts(usize),
+    /// An egress port could not be put in the redirect DEVMAP.
+    #[error("adding ifindex {ifindex} to rvs_tx_ports: {reason}")]
+    TxPort {
+        /// The interface.
+        ifindex: u32,
+        /// aya's error.
+        reason: String,
+    },
+    /// A fast-path counter slot beyond `FLOW_SLOTS`.
+    #[error("fast-path counter slot {0} out of range (at most {max})", max = crate::FLOW_SLOTS)]
+    BadSlot(u32),
     /// No more XSKMAP slots.
     #[error("all {0} AF_XDP socket slots are in use")]
     NoXskSlot(u32),

@@ -15,6 +15,7 @@ mod classes;
 mod classifier;
 pub mod decap;
 mod error;
+mod flows;
 mod maps;
 mod mode;
 mod sys;
@@ -22,12 +23,21 @@ mod sys;
 pub use classes::{Classes, FwmarkClass};
 pub use classifier::{Classifier, ClassifierCounters};
 pub use error::XdpError;
-pub use maps::{FW_MAX, FW_PORTS, FwClassEntry, RangeValue, RvsKey, XskKey};
+pub use maps::{
+    DIR_IN, DIR_OUT, FLOW_SLOTS, FLOWS_MAX, FW_MAX, FW_PORTS, Flow, FlowKey, FlowStats,
+    FwClassEntry, RangeValue, RvsKey, TX_PORTS, XskKey, ops, tun,
+};
 pub use mode::{BadXdpMode, XdpMode};
 
 /// The compiled classifier object (`bpf/rvs_xdp.c`).
 pub(crate) static RVS_XDP_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
+
+/// The classifier built with `rvs_flows` as a per-CPU LRU hash (`-DRVS_FLOWS_PERCPU`):
+/// only for the measurement comparing it with the shared map rvs uses.
+#[doc(hidden)]
+pub static RVS_XDP_PERCPU_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp_percpu.o"));
 
 /// The compiled decapsulator object (`bpf/rvs_decap.c`).
 pub(crate) static RVS_DECAP_OBJ: &[u8] =

@@ -201,6 +201,18 @@ fn u32_of(b: &[u8]) -> u32 {
         .map_or(0, u32::from_ne_bytes)
 }
 
+/// The mode of the XDP program on `ifindex`, if any (driver or generic).
+pub(crate) fn xdp_mode(ifindex: u32) -> Option<crate::XdpMode> {
+    let st = xdp_state(ifindex).ok()?;
+    if st.drv_prog != 0 {
+        Some(crate::XdpMode::Native)
+    } else if st.skb_prog != 0 {
+        Some(crate::XdpMode::Generic)
+    } else {
+        None
+    }
+}
+
 /// What XDP programs are attached to `ifindex`.
 pub(crate) fn xdp_state(ifindex: u32) -> Result<XdpState, XdpError> {
     let nl = Netlink::open()?;

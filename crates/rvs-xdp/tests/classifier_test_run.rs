@@ -97,6 +97,7 @@ fn delta(b: &ClassifierCounters, a: &ClassifierCounters) -> ClassifierCounters {
         no_xsk: a.no_xsk - b.no_xsk,
         redirected: a.redirected - b.redirected,
         redirect_failed: a.redirect_failed - b.redirect_failed,
+        fastpath: a.fastpath - b.fastpath,
     }
 }
 

@@ -39,6 +39,7 @@ pub use fullnat::FullNat;
 pub use neigh::{Neighbours, StaticNeighbours};
 pub use rewrite::IpPos;
 pub use route::{Hop, IfaceId, Interface, Mac, Routes};
+pub use tunnel::{encap_len, gue_source_port};
 pub use verdict::{DropReason, IcmpAnswer, PassReason, TxKind, Verdict};
 
 /// Frame counters of an engine.

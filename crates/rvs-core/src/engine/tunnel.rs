@@ -15,8 +15,9 @@ use crate::wire::{L4Info, checksum, ethertype, ipproto};
 const GUE_SPORT_LO: u32 = 32768;
 const GUE_SPORT_HI: u32 = 60999;
 
-/// Bytes between the outer IP header and the inner packet.
-fn encap_len(tun: &TunConfig) -> usize {
+/// Bytes between the outer IP header and the inner packet (GUE: UDP + GUE header, GRE:
+/// its header with or without the checksum word, IP-in-IP: none).
+pub fn encap_len(tun: &TunConfig) -> usize {
     match (tun.kind, tun.csum) {
         (TunType::Ipip, _) => 0,
         // UDP header + the 4-byte GUE header (no options: remote checksum offload only
@@ -36,8 +37,14 @@ fn gue_sport(p: &Parsed<'_>) -> u16 {
         | L4Info::Sctp { sport, dport, .. } => (sport, dport),
         _ => (0, 0),
     };
-    let mut h = u64::from(fold(&p.ip.src)) << 32 | u64::from(fold(&p.ip.dst));
-    h ^= (u64::from(sp) << 16 | u64::from(dp)) << 8 | u64::from(p.ip.proto);
+    gue_source_port(&p.ip.src, &p.ip.dst, sp, dp, p.ip.proto)
+}
+
+/// The GUE source port the engine uses for an inner packet `src:sport → dst:dport` of
+/// `proto` (also used to program the XDP fast path with the same value).
+pub fn gue_source_port(src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, proto: u8) -> u16 {
+    let mut h = u64::from(fold(src)) << 32 | u64::from(fold(dst));
+    h ^= (u64::from(sport) << 16 | u64::from(dport)) << 8 | u64::from(proto);
     h = (h ^ (h >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let h = (h >> 32) as u32;
     let span = GUE_SPORT_HI - GUE_SPORT_LO + 1;

@@ -446,3 +446,28 @@ fn run_sleeps_when_idle_and_wakes_on_readable_fd() {
         libc::close(fds[1]);
     }
 }
+
+#[test]
+fn the_hook_runs_once_per_period_on_the_engine() {
+    struct Rec(Arc<std::sync::Mutex<(Vec<u64>, usize)>>);
+    impl crate::worker::EngineHook for Rec {
+        fn periodic(&mut self, _e: &mut Engine, now: Time) {
+            self.0.lock().unwrap().0.push(now.0);
+        }
+        fn frame_seen(&mut self, frame: &[u8]) {
+            assert!(frame.len() > 14);
+            self.0.lock().unwrap().1 += 1;
+        }
+    }
+    let r = rig();
+    let log = Arc::new(std::sync::Mutex::new((Vec::new(), 0)));
+    let mut w = r.w.with_hook(200, Box::new(Rec(Arc::clone(&log))));
+    w.ports_mut()[0].1.inbox.push_back(client_udp(53));
+    w.ports_mut()[0].1.inbox.push_back(client_udp(53));
+    for t in [1000, 1100, 1199, 1200, 1399, 1400, 1500] {
+        w.step(Time(t));
+    }
+    let log = log.lock().unwrap();
+    assert_eq!(log.0, vec![1000, 1200, 1400]);
+    assert_eq!(log.1, 2, "every received frame is shown to the hook");
+}

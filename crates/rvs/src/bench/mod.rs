@@ -44,10 +44,11 @@ enum Tool {
 #[derive(clap::Args, Debug)]
 struct RunArgs {
     /// Short run for CI: 1 repetition, 1 s per measurement, plain, nftables, rvs NAT and
-    /// DR, memory at 10k connections.
+    /// DR (with the XDP fast path) and rvs DR without it, memory at 10k connections.
     #[arg(long)]
     smoke: bool,
-    /// Systems, comma separated (default: all; smoke: plain,nftables,rvs-nat,rvs-dr).
+    /// Systems, comma separated (default: all; smoke: plain,nftables,rvs-nat,rvs-dr,
+    /// rvs-dr-no-fastpath).
     #[arg(long, value_enum, value_delimiter = ',')]
     systems: Vec<System>,
     /// Repetitions of every measurement (default 3; smoke 1).
@@ -116,6 +117,7 @@ fn plan(a: &RunArgs) -> Result<run::Plan> {
             System::Nftables,
             System::RvsNat,
             System::RvsDr,
+            System::RvsDrNoFastpath,
         ]
     } else {
         system::ALL.to_vec()
@@ -358,7 +360,8 @@ mod tests {
         );
         assert_eq!(s.memory_system(), Some(System::RvsDr));
         let f = plan(&P::parse_from(["x"]).a).unwrap();
-        assert_eq!(f.systems.len(), 8);
+        assert_eq!(f.systems.len(), 10);
+        assert!(s.systems.contains(&System::RvsDrNoFastpath));
         assert_eq!(f.reps, 3);
         assert_eq!(f.mem_targets, vec![10_000, 100_000, 1_000_000]);
         let n = plan(&P::parse_from(["x", "--systems", "plain,haproxy", "--mem-conns", "0"]).a)

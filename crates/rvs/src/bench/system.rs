@@ -41,10 +41,14 @@ pub enum System {
     RvsTun,
     /// rvsd, FULLNAT.
     RvsFullnat,
+    /// rvsd, NAT, without the XDP fast path (every packet through the AF_XDP worker).
+    RvsNatNoFastpath,
+    /// rvsd, DR, without the XDP fast path.
+    RvsDrNoFastpath,
 }
 
 /// Every system, in table order.
-pub const ALL: [System; 8] = [
+pub const ALL: [System; 10] = [
     System::Plain,
     System::Nftables,
     System::Haproxy,
@@ -53,6 +57,8 @@ pub const ALL: [System; 8] = [
     System::RvsDr,
     System::RvsTun,
     System::RvsFullnat,
+    System::RvsNatNoFastpath,
+    System::RvsDrNoFastpath,
 ];
 
 impl System {
@@ -67,6 +73,8 @@ impl System {
             System::RvsDr => "rvs-dr",
             System::RvsTun => "rvs-tun",
             System::RvsFullnat => "rvs-fullnat",
+            System::RvsNatNoFastpath => "rvs-nat-no-fastpath",
+            System::RvsDrNoFastpath => "rvs-dr-no-fastpath",
         }
     }
 
@@ -81,6 +89,8 @@ impl System {
             System::RvsDr => "rvs DR",
             System::RvsTun => "rvs TUN (IPIP)",
             System::RvsFullnat => "rvs FULLNAT",
+            System::RvsNatNoFastpath => "rvs NAT, no fast path",
+            System::RvsDrNoFastpath => "rvs DR, no fast path",
         }
     }
 
@@ -88,8 +98,18 @@ impl System {
     pub fn is_rvs(self) -> bool {
         matches!(
             self,
-            System::RvsNat | System::RvsDr | System::RvsTun | System::RvsFullnat
+            System::RvsNat
+                | System::RvsDr
+                | System::RvsTun
+                | System::RvsFullnat
+                | System::RvsNatNoFastpath
+                | System::RvsDrNoFastpath
         )
+    }
+
+    /// rvsd with its XDP fast path (established flows forwarded without rvsd's worker).
+    pub fn has_fastpath(self) -> bool {
+        self.is_rvs() && !matches!(self, System::RvsNatNoFastpath | System::RvsDrNoFastpath)
     }
 
     /// False for HAProxy (no UDP).
@@ -102,8 +122,8 @@ impl System {
         let (mode, balancer) = match self {
             System::Plain | System::Haproxy | System::Nginx => (Mode::Nat, Balancer::None),
             System::Nftables => (Mode::Nat, Balancer::Nftables),
-            System::RvsNat => (Mode::Nat, Balancer::Rvs),
-            System::RvsDr => (Mode::Dr, Balancer::Rvs),
+            System::RvsNat | System::RvsNatNoFastpath => (Mode::Nat, Balancer::Rvs),
+            System::RvsDr | System::RvsDrNoFastpath => (Mode::Dr, Balancer::Rvs),
             System::RvsTun => (Mode::Tun, Balancer::Rvs),
             System::RvsFullnat => (Mode::Fullnat, Balancer::Rvs),
         };
@@ -118,6 +138,8 @@ impl System {
             tun_type: TunType::Ipip,
             nginx: false,
             directors: 1,
+            fastpath: self.has_fastpath(),
+            pin: false,
         }
     }
 
@@ -199,7 +221,15 @@ mod tests {
         assert_eq!(System::RvsDr.http_target(&l), (IpAddr::V4(VIP4), 80));
         assert!(l.validate().is_ok());
         assert!(!System::Haproxy.has_udp() && System::Nginx.has_udp());
-        assert!(ALL.iter().filter(|s| s.is_rvs()).count() == 4);
+        assert!(ALL.iter().filter(|s| s.is_rvs()).count() == 6);
+        assert!(System::RvsDr.has_fastpath() && !System::RvsDrNoFastpath.has_fastpath());
+        assert!(!System::Plain.has_fastpath() && !System::Nginx.has_fastpath());
+        assert!(l.fastpath);
+        let l = System::RvsDrNoFastpath.lab("rvsbx", 2);
+        assert_eq!(
+            (l.mode, l.balancer, l.fastpath),
+            (Mode::Dr, Balancer::Rvs, false)
+        );
     }
 
     #[test]

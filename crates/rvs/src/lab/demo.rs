@@ -26,6 +26,8 @@ pub fn run(name: &str, rvsd: Option<&Path>, xdp_mode: &str) -> Result<ExitCode> 
         tun_type: TunType::Ipip,
         nginx: false,
         directors: 1,
+        fastpath: true,
+        pin: false,
     };
     let t0 = Instant::now();
     // A leftover from an interrupted demo would make `up` refuse.

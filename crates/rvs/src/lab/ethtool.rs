@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 
 const ETHTOOL_STXCSUM: u32 = 0x17;
+const ETHTOOL_SGRO: u32 = 0x2c;
 #[cfg(test)]
 const ETHTOOL_GTXCSUM: u32 = 0x16;
 
@@ -59,6 +60,13 @@ fn ioctl(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
 /// Turns TX checksum offload off on `ifname` (in the caller's network namespace).
 pub fn tx_csum_off(ifname: &str) -> io::Result<()> {
     ioctl(ifname, ETHTOOL_STXCSUM, 0).map(|_| ())
+}
+
+/// Turns GRO on for `ifname`: a veth with GRO runs NAPI, which frames sent into it from
+/// its peer with XDP_TX or an XDP redirect (rvsd's fast path) need; without it (or an XDP
+/// program on this end) the kernel drops them.
+pub fn gro_on(ifname: &str) -> io::Result<()> {
+    ioctl(ifname, ETHTOOL_SGRO, 1).map(|_| ())
 }
 
 /// Whether TX checksum offload is on for `ifname`.

@@ -77,6 +77,12 @@ enum LabCmd {
         /// Interface names.
         ifaces: Vec<String>,
     },
+    /// Turn GRO on for interfaces of this namespace (used by `up`).
+    #[command(hide = true)]
+    GroOn {
+        /// Interface names.
+        ifaces: Vec<String>,
+    },
 }
 
 /// `rvs lab up` arguments.
@@ -114,6 +120,13 @@ pub struct UpArgs {
     /// connection sync daemon following it (DR and NAT; IPv4 VIP), for failover tests.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     directors: u8,
+    /// Run rvsd without its XDP fast path (`rvsd --no-fastpath`).
+    #[arg(long)]
+    no_fastpath: bool,
+    /// rvsd pins its fast-path maps and XDP links in a bpffs mounted at the lab's state
+    /// directory (`rvsd --pin-dir`): restarting rvsd keeps established flows forwarding.
+    #[arg(long)]
+    pin: bool,
     /// Labs are always dual-stack; this only puts IPv6 first in the hints.
     #[arg(long)]
     ipv6: bool,
@@ -140,6 +153,8 @@ impl UpArgs {
             tun_type: self.tun_type,
             nginx: self.nginx,
             directors: self.directors,
+            fastpath: !self.no_fastpath,
+            pin: self.pin,
         }
     }
 }
@@ -192,6 +207,14 @@ fn run(args: LabArgs) -> Result<ExitCode> {
             for i in &ifaces {
                 if let Err(e) = ethtool::tx_csum_off(i) {
                     bail!("turning TX checksum offload off on {i}: {e}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCmd::GroOn { ifaces } => {
+            for i in &ifaces {
+                if let Err(e) = ethtool::gro_on(i) {
+                    bail!("turning GRO on for {i}: {e}");
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -86,6 +86,17 @@ pub struct LabConfig {
     /// Directors (1, or 2 with VRRP and connection sync between them).
     #[serde(default = "one")]
     pub directors: u8,
+    /// rvsd forwards established flows in XDP (its fast path; `--no-fastpath` when false).
+    #[serde(default = "yes")]
+    pub fastpath: bool,
+    /// rvsd pins its fast-path maps and XDP links (`--pin-dir`) in a bpffs the lab mounts
+    /// at `<state>/bpf`, so a restarted rvsd takes over without a gap.
+    #[serde(default)]
+    pub pin: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> u8 {
@@ -122,8 +133,8 @@ pub enum ConfigError {
     /// Scheduler name with characters that do not belong in a rules file.
     #[error("bad scheduler name {0:?}")]
     Sched(String),
-    /// Two directors only with rvs in DR, NAT or FULLNAT mode.
-    #[error("--directors 2 needs --balancer rvs and --mode dr, nat or fullnat")]
+    /// Two directors only with rvs in DR, NAT or FULLNAT mode, without `--pin`.
+    #[error("--directors 2 needs --balancer rvs and --mode dr, nat or fullnat (and no --pin)")]
     Directors,
 }
 
@@ -160,7 +171,8 @@ impl LabConfig {
         if self.directors != 1
             && (self.directors != 2
                 || self.balancer != Balancer::Rvs
-                || !matches!(self.mode, Mode::Dr | Mode::Nat | Mode::Fullnat))
+                || !matches!(self.mode, Mode::Dr | Mode::Nat | Mode::Fullnat)
+                || self.pin)
         {
             return Err(ConfigError::Directors);
         }
@@ -415,6 +427,8 @@ mod tests {
             tun_type: TunType::Gue,
             nginx: false,
             directors: 1,
+            fastpath: true,
+            pin: false,
         }
     }
 

@@ -96,6 +96,12 @@ pub fn up(cfg: &LabConfig, exes: &Exes) -> Result<()> {
 
 fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     fs::write(dir.join("lab.json"), serde_json::to_string_pretty(cfg)?)?;
+    if cfg.pin {
+        // A bpffs of the lab's own (`ip netns exec` hides /sys/fs/bpf from rvsd).
+        let bpf = dir.join("bpf");
+        fs::create_dir_all(&bpf)?;
+        sys::run("mount", &["-t", "bpf", "bpf", &bpf.to_string_lossy()])?;
+    }
     let (c, r, d) = (cfg.ns("client"), cfg.ns("router"), cfg.ns("dir"));
     for ns in cfg.all_ns() {
         sys::ip(&["netns", "add", &ns])?;
@@ -161,6 +167,14 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
         args.extend(ifs.iter().copied());
         sys::nsexec(ns, &rvs, &args)?;
     }
+    // GRO (so NAPI) on the router's ends of the director's links: rvsd's XDP fast path
+    // sends frames into the director's veths with XDP_TX or a redirect, which a veth
+    // drops unless its peer runs NAPI.
+    let mut peers = vec!["lab", "gro-on", "dir1"];
+    if cfg.server_lan() {
+        peers.push("dir2");
+    }
+    sys::nsexec(&r, &rvs, &peers)?;
     // Addresses and routes.
     let addr = |ns: &str, dev: &str, a: &str| -> Result<()> {
         if a.contains(':') {
@@ -345,6 +359,9 @@ fn start_rvsd_pair(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
         if cfg.server_lan() {
             args.extend(["--interface".into(), "eth2".into()]);
         }
+        if !cfg.fastpath {
+            args.push("--no-fastpath".into());
+        }
         let label = if node == "dir" {
             "rvsd".to_string()
         } else {
@@ -501,6 +518,12 @@ fn start_rvsd(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     if cfg.server_lan() {
         args.extend(["--interface".into(), "eth2".into()]);
     }
+    if !cfg.fastpath {
+        args.push("--no-fastpath".into());
+    }
+    if cfg.pin {
+        args.extend(["--pin-dir".into(), s(&dir.join("bpf").join("rvsd"))]);
+    }
     args.extend([
         "--vip".into(),
         format!("{VIP4}/32"),
@@ -566,6 +589,11 @@ pub fn down(name: &str, exes: &Exes) -> Result<()> {
         if let Err(e) = sys::ip(&["netns", "del", ns]) {
             errors.push(e.to_string());
         }
+    }
+    // The lab's bpffs (`--pin`): its pins go with it.
+    let bpf = dir.join("bpf");
+    if bpf.exists() {
+        let _ = sys::run("umount", &[&bpf.to_string_lossy()]);
     }
     if dir.exists()
         && let Err(e) = fs::remove_dir_all(&dir)

@@ -63,6 +63,7 @@ impl Runtime for Daemon {
             ("kernel-tx-invalid-desc", s.kernel.tx_invalid_descs),
         ]);
         let mut classifier_hits = BTreeMap::new();
+        let fastpath_hits = s.classifier.as_ref().map_or(0, |c| c.fastpath);
         if let Some(c) = &s.classifier {
             frames.extend(map(&[
                 ("xdp_seen", c.seen),
@@ -85,11 +86,13 @@ impl Runtime for Daemon {
                 .collect::<BTreeMap<_, _>>(),
             "kernel_rx_fill_ring_empty": s.kernel.rx_fill_ring_empty,
             "idle_ticks": s.idle_ticks,
+            "fastpath_flows": s.fastpath_flows,
         });
         Some(DataplaneReport {
             frames,
             drops,
             classifier_hits,
+            fastpath_hits,
             detail,
         })
     }

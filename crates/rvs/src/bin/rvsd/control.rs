@@ -35,6 +35,8 @@ impl Plane {
     pub fn start(
         interfaces: &[String],
         xdp_mode: &str,
+        fastpath: bool,
+        pin_dir: Option<std::path::PathBuf>,
         engine: Arc<Mutex<Engine>>,
     ) -> anyhow::Result<Plane> {
         if interfaces.is_empty() {
@@ -48,6 +50,8 @@ impl Plane {
         let cfg = Config {
             interfaces: interfaces.to_vec(),
             mode,
+            fastpath,
+            pin_dir,
             ..Config::default()
         };
         let dp = Dataplane::start(cfg, engine).context("cannot start the data plane")?;
@@ -93,6 +97,7 @@ impl Plane {
                     "seen": c.seen, "redirected": c.redirected, "passed": c.passed(),
                     "hits": c.hits(), "no_xsk": c.no_xsk, "redirect_failed": c.redirect_failed,
                     "malformed": c.malformed, "fragments": c.fragments,
+                    "fastpath": c.fastpath,
                 })
             });
             serde_json::json!({
@@ -112,6 +117,7 @@ impl Plane {
                     "tx_invalid_descs": s.kernel.tx_invalid_descs,
                 },
                 "classifier": cl,
+                "fastpath_flows": s.fastpath_flows,
             })
         });
         serde_json::json!({

@@ -44,6 +44,16 @@ struct Args {
     /// How the XDP program is attached: auto (native, else generic), native, generic.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     xdp_mode: String,
+    /// Do not forward established flows in XDP (the fast path): every service packet goes
+    /// through the AF_XDP worker (for comparisons and debugging).
+    #[arg(long)]
+    no_fastpath: bool,
+    /// Pin the fast path's maps and the XDP links in this bpffs directory (e.g.
+    /// /sys/fs/bpf/rvs/NAME): on exit the program keeps forwarding established flows and
+    /// the next rvsd with the same directory takes over without a gap. `rm -r DIR` after a
+    /// stop for good.
+    #[arg(long, value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
     /// Address to put on --vip-interface while rvsd runs (repeatable), ADDR[/PLEN]
     /// (default /32 or /128), like keepalived's virtual_ipaddress.
     #[arg(long = "vip", value_name = "ADDR[/PLEN]")]
@@ -152,7 +162,13 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let plane = control::Plane::start(&args.interfaces, &args.xdp_mode, engine.clone());
+    let plane = control::Plane::start(
+        &args.interfaces,
+        &args.xdp_mode,
+        !args.no_fastpath,
+        args.pin_dir.clone(),
+        engine.clone(),
+    );
     let plane = match plane {
         Ok(p) => p,
         Err(e) => {

@@ -1,0 +1,526 @@
+//! Privileged end-to-end test of the XDP fast path: client ns — director ns — server ns
+//! over veth pairs, a NAT UDP service; a stream of 400 datagrams (each answered) flows,
+//! most of it forwarded in XDP (the `fastpath` counter), and the director's counters —
+//! what `ipvsadm -Ln --stats` shows — count every packet and byte exactly as the
+//! userspace path would.
+//!
+//! The veth peers (client and server eth0) run `rvs_decap` as a pass program: a veth
+//! drops frames sent to it with XDP_TX or a redirect unless its peer has an XDP program.
+
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rvs_core::command::{Command as Cmd, DestConfig, ServiceConfig};
+use rvs_core::dest::FwdMethod;
+use rvs_core::engine::Engine;
+use rvs_core::service::ServiceKey;
+use rvs_core::stats::Counters;
+use rvs_core::{Director, Protocol, Settings, SplitMix64};
+use rvs_dataplane::{Config, Dataplane, DataplaneStats};
+use rvs_xdp::XdpMode;
+
+fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test} needs root and RVS_REQUIRE_PRIV=1");
+    }
+    println!("SKIP (needs root): {test}");
+    false
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace, deleted on drop (also on panic).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(name: String) -> Netns {
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.name.as_str()];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// `ip netns exec <ns> python3 -c <code> <args>`, stdout piped.
+    fn python(&self, code: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A child process killed (by its pid) on drop.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
+        let mut child = self.0.take().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            false,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            format!("timeout; {}", String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{:06x}",
+        (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
+    )
+}
+
+const VIP: &str = "198.18.0.100";
+const RIP: &str = "198.18.1.11";
+const N: usize = 400;
+
+fn engine() -> Engine {
+    let mut e = Engine::new(Director::new(
+        Settings::default(),
+        7,
+        Box::new(SplitMix64(7)),
+    ));
+    let now = rvs_dataplane::now();
+    let key = ServiceKey::Addr {
+        proto: Protocol::Udp,
+        addr: VIP.parse().unwrap(),
+        port: 9000,
+    };
+    let mut s = ServiceConfig::new(key);
+    s.scheduler = "rr".into();
+    e.director.apply(&Cmd::AddService(s), now).unwrap();
+    let mut d = DestConfig::new(RIP.parse().unwrap(), 9000);
+    d.fwd = FwdMethod::Masq;
+    e.director.apply(&Cmd::AddDest(key, d), now).unwrap();
+    e
+}
+
+/// Echo every datagram until 5 s without one; print how many were answered.
+const SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.bind(("0.0.0.0", 9000))
+s.settimeout(5)
+n = 0
+try:
+    while True:
+        d, a = s.recvfrom(2048)
+        s.sendto(b"echo " + d, a)
+        n += 1
+except socket.timeout:
+    pass
+print("answered", n, flush=True)
+"#;
+
+/// Send N datagrams of 7 bytes, each waiting up to 0.5 s for its echo (5 ms apart).
+const CLIENT: &str = r#"
+import socket, sys, time
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.bind(("0.0.0.0", 40000))
+s.settimeout(0.5)
+got = 0
+for i in range(n):
+    s.sendto(b"ping%03d" % i, ("198.18.0.100", 9000))
+    try:
+        d, a = s.recvfrom(2048)
+        if d == b"echo ping%03d" % i and a == ("198.18.0.100", 9000):
+            got += 1
+    except socket.timeout:
+        pass
+    time.sleep(0.005)
+print("replies", got, flush=True)
+"#;
+
+/// GRO on for `eth0` in `ns`: a veth with GRO runs NAPI, which is what XDP_TX and
+/// redirects into its peer need (`ETHTOOL_SGRO` through `SIOCETHTOOL`).
+fn gro_on(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        #[repr(C)]
+        struct Val {
+            cmd: u32,
+            data: u32,
+        }
+        #[repr(C)]
+        struct Req {
+            name: [libc::c_char; libc::IFNAMSIZ],
+            data: *mut libc::c_void,
+            pad: [u8; 16],
+        }
+        let mut val = Val { cmd: 0x2c, data: 1 };
+        let mut req = Req {
+            name: [0; libc::IFNAMSIZ],
+            data: (&mut val as *mut Val).cast(),
+            pad: [0; 16],
+        };
+        for (d, s) in req.name.iter_mut().zip(b"eth0") {
+            *d = *s as libc::c_char;
+        }
+        // SAFETY: plain socket + ioctl on valid structs.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            assert!(fd >= 0);
+            let r = libc::ioctl(fd, libc::SIOCETHTOOL, &mut req as *mut Req);
+            libc::close(fd);
+            assert_eq!(r, 0, "SGRO: {}", std::io::Error::last_os_error());
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// Attach `rvs_decap` (passes everything that is not a tunnel) to `eth0` in `ns`.
+fn pass_program(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        rvs_xdp::decap::attach("eth0", XdpMode::Auto, &[]).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+/// Three namespaces joined by veths, NAPI on the peers, as described at the top.
+fn topology() -> (Netns, Netns, Netns) {
+    let sfx = suffix();
+    let c = Netns::new(format!("rvsf{sfx}c"));
+    let d = Netns::new(format!("rvsf{sfx}d"));
+    let s = Netns::new(format!("rvsf{sfx}s"));
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+    pass_program(&c.name);
+    gro_on(&s.name);
+    (c, d, s)
+}
+
+/// A private bpffs mounted on a fresh directory under /tmp, unmounted and removed on drop.
+struct Bpffs(std::path::PathBuf);
+
+impl Bpffs {
+    fn new() -> Bpffs {
+        let dir = std::env::temp_dir().join(format!("rvsbpf{}", suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        sh(&["mount", "-t", "bpf", "bpf", dir.to_str().unwrap()]);
+        Bpffs(dir)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// rvsd restarts (the data plane stops, a new one with a new, empty engine starts) in
+/// the middle of a UDP stream: with the maps and links pinned, the stream's packets keep
+/// flowing in XDP through the gap and after, none is lost, and the new engine adopts the
+/// connection and counts its packets.
+#[test]
+fn a_stream_keeps_flowing_across_a_restart_with_pinned_maps() {
+    if !privileged("a_stream_keeps_flowing_across_a_restart_with_pinned_maps") {
+        return;
+    }
+    const M: usize = 600;
+    let (c, d, s) = topology();
+    let fs = Bpffs::new();
+    let pin = fs.0.join("rvs").join("test");
+    let first = Arc::new(Mutex::new(engine()));
+    let (director, stop_tx) = spawn_director(&d.name, &first, Some(pin.clone()), false);
+    let server = Proc(Some(s.python(SERVER, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    let client = Proc(Some(c.python(CLIENT, &[&M.to_string()])));
+    std::thread::sleep(Duration::from_millis(1200));
+    let (tx, rx) = mpsc::channel();
+    stop_tx.send(tx).unwrap();
+    let before: DataplaneStats = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let pins: Vec<String> = std::fs::read_dir(&pin)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // The old program forwards alone for a while.
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Arc::new(Mutex::new(engine()));
+    let (director, stop_tx) = spawn_director(&d.name, &second, Some(pin.clone()), true);
+    let (_, cout, cerr) = client.wait_output(Duration::from_secs(60));
+    let (tx, rx) = mpsc::channel();
+    stop_tx.send(tx).unwrap();
+    let after: DataplaneStats = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let fp = |s: &DataplaneStats| s.classifier.map_or(0, |c| c.fastpath);
+    let report = format!(
+        "client: {cout} {cerr}\nserver: {sout} {serr}\npins {pins:?}\nfirst run fast path {} \
+         (worker rx {}), at the end {} (counters pinned)\nsecond engine: {:?}",
+        fp(&before),
+        before.rx,
+        fp(&after),
+        second.lock().unwrap().counters
+    );
+    eprintln!("{report}");
+    for p in [
+        "rvs_flows",
+        "rvs_flow_stats",
+        "rvs_tx_ports",
+        "rvs_counters",
+        "link_ext",
+        "link_int",
+    ] {
+        assert!(pins.iter().any(|x| x == p), "{p} pinned: {report}");
+    }
+    let replies: usize = cout
+        .split_whitespace()
+        .skip_while(|x| *x != "replies")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(replies, M, "{report}");
+    // Every packet went through the first worker (before its flow was installed) or
+    // through XDP: the pinned counters went on counting across the restart, and the
+    // stream never reached the second engine.
+    assert!(fp(&after) > fp(&before), "{report}");
+    assert!(fp(&after) + before.rx >= 2 * M as u64, "{report}");
+    assert!(second.lock().unwrap().counters.rx <= 4, "{report}");
+    // The second engine adopted the flow's connection and counts its packets.
+    let e2 = second.lock().unwrap();
+    let c2 = e2.director.stats.counters();
+    assert_eq!(e2.director.conns.len(), 1, "{report}");
+    assert_eq!(c2.conns, 0, "adopted, not new: {c2:?}");
+    assert!(c2.inpkts >= 100 && c2.outpkts >= 100, "{c2:?} {report}");
+    drop(e2);
+    // Unpinned at the end: the directory is gone.
+    assert!(!pin.exists(), "{report}");
+}
+
+#[test]
+fn a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact() {
+    if !privileged("a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact") {
+        return;
+    }
+    let sfx = suffix();
+    let c = Netns::new(format!("rvsf{sfx}c"));
+    let d = Netns::new(format!("rvsf{sfx}d"));
+    let s = Netns::new(format!("rvsf{sfx}s"));
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+    pass_program(&c.name);
+    gro_on(&s.name);
+
+    let engine = Arc::new(Mutex::new(engine()));
+    let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);
+    let server = Proc(Some(s.python(SERVER, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, cout, cerr) =
+        Proc(Some(c.python(CLIENT, &[&N.to_string()]))).wait_output(Duration::from_secs(60));
+    // Two sync periods: the last XDP counters are merged.
+    std::thread::sleep(Duration::from_millis(600));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    stop_tx.send(stats_tx).unwrap();
+    let stats: DataplaneStats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let e = engine.lock().unwrap();
+    let total: Counters = e.director.stats.counters();
+    let (_, svc) = e.director.table.services().next().unwrap();
+    let svc_c = svc.stats.counters();
+    let dest_c = e
+        .director
+        .table
+        .dest(svc.dests[0])
+        .unwrap()
+        .stats
+        .counters();
+    let report = format!(
+        "client: {cout} {cerr}\nserver: {sout} {serr}\nstats: {stats:#?}\n\
+         engine: {:?}\ntotal {total:?}\nservice {svc_c:?}\ndest {dest_c:?}",
+        e.counters
+    );
+    let num = |s: &str, w: &str| -> usize {
+        s.split_whitespace()
+            .skip_while(|x| *x != w)
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let replies = num(&cout, "replies");
+    let answered = num(&sout, "answered");
+    assert!(replies >= N - 5, "{report}");
+    let cls = stats.classifier.expect("classifier counters");
+    // Most of the stream never reached userspace.
+    assert!(
+        cls.fastpath as usize >= N,
+        "fast path took {} {report}",
+        cls.fastpath
+    );
+    assert!(e.counters.rx < (2 * N as u64) / 4, "{report}");
+    // Every datagram counted once, in XDP or in the engine: 35-byte requests in,
+    // 40-byte echoes out, in the totals, the service and the dest.
+    for c in [total, svc_c, dest_c] {
+        assert_eq!(
+            (c.conns, c.inpkts, c.inbytes),
+            (1, N as u64, 35 * N as u64),
+            "{report}"
+        );
+        assert_eq!(
+            (c.outpkts, c.outbytes),
+            (answered as u64, 40 * answered as u64),
+            "{report}"
+        );
+    }
+    eprintln!("{report}");
+}
+
+/// A thread inside `ns` runs the data plane on `ext` and `int` until told to stop.
+fn spawn_director(
+    ns: &str,
+    engine: &Arc<Mutex<Engine>>,
+    pin_dir: Option<std::path::PathBuf>,
+    unpin: bool,
+) -> (
+    std::thread::JoinHandle<()>,
+    mpsc::Sender<mpsc::Sender<DataplaneStats>>,
+) {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (msg_tx, msg_rx) = mpsc::channel::<mpsc::Sender<DataplaneStats>>();
+    let path = format!("/run/netns/{ns}");
+    let e2 = Arc::clone(engine);
+    let director = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = Config {
+            interfaces: vec!["ext".into(), "int".into()],
+            mode: XdpMode::Auto,
+            frames: 256,
+            pin_dir,
+            ..Default::default()
+        };
+        let dp = match Dataplane::start(cfg, e2) {
+            Ok(dp) => {
+                ready_tx.send(Ok(())).unwrap();
+                dp
+            }
+            Err(e) => {
+                ready_tx.send(Err(format!("{e:?}"))).unwrap();
+                return;
+            }
+        };
+        if let Ok(stats) = msg_rx.recv_timeout(Duration::from_secs(120)) {
+            stats.send(dp.stats()).unwrap();
+        }
+        if unpin {
+            dp.shutdown_and_unpin();
+        } else {
+            dp.shutdown();
+        }
+    });
+    let started = ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    if let Err(e) = started {
+        director.join().unwrap();
+        panic!("Dataplane::start failed: {e}");
+    }
+    (director, msg_tx)
+}

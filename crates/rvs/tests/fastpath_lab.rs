@@ -1,0 +1,453 @@
+//! The XDP fast path in `rvs lab` (root): a long TCP download through DR and NAT. Most
+//! packets are forwarded in XDP (the classifier's `fastpath` counter, never seen by the
+//! worker), and `rvsadm -Ln --stats --exact` still counts every packet: InPkts equals
+//! what the client sent, OutPkts (NAT) what the real server sent, give or take the few
+//! ARP/ND frames the interface counters also count.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const RVS: &str = env!("CARGO_BIN_EXE_rvs");
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+const VIP4: &str = "198.18.1.100";
+
+fn privileged(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("RVS_REQUIRE_PRIV").as_deref() != Ok("1"),
+        "{what} needs root and RVS_REQUIRE_PRIV=1 forbids skipping"
+    );
+    eprintln!("SKIP (needs root): {what}");
+    false
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A lab, taken down on drop (also when a test panics).
+struct Lab {
+    name: String,
+}
+
+impl Lab {
+    fn up(mode: &str, extra: &[&str]) -> Lab {
+        let name = format!(
+            "rvse{:06x}",
+            std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32) ^ rand_u32()
+        );
+        let name = name[..10.min(name.len())].to_string();
+        let lab = Lab { name };
+        ok(Command::new(RVS)
+            .args([
+                "lab", "up", "--mode", mode, "--name", &lab.name, "--rvsd", RVSD,
+            ])
+            .args(extra));
+        lab
+    }
+
+    fn ns(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+
+    fn state(&self) -> PathBuf {
+        PathBuf::from(format!("/run/rvs/lab/{}", self.name))
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.state().join("rvsd.sock")
+    }
+
+    fn exec(&self, node: &str, args: &[&str]) -> Output {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns(node)])
+            .args(args))
+    }
+
+    /// `rvs lab client KIND TARGET --count N` from the client: answers per server.
+    fn tally(&self, kind: &str, target: &str, count: u32) -> BTreeMap<String, u64> {
+        let out = self.exec(
+            "client",
+            &[
+                RVS,
+                "lab",
+                "client",
+                kind,
+                target,
+                "--count",
+                &count.to_string(),
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
+            .collect()
+    }
+
+    fn ctl(&self, args: &str) -> String {
+        ok(Command::new(RVS)
+            .args(["ctl", "--control"])
+            .arg(self.sock())
+            .arg("--")
+            .args(args.split_whitespace()))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = ok(Command::new(RVS)
+            .args(["ctl", "--status", "--control"])
+            .arg(self.sock()));
+        serde_json::from_str(&out).expect("status JSON")
+    }
+
+    /// A counter of an interface inside a node.
+    fn counter(&self, node: &str, ifname: &str, which: &str) -> u64 {
+        let text = ok(Command::new("ip")
+            .args(["netns", "exec", &self.ns(node), "cat"])
+            .arg(format!("/sys/class/net/{ifname}/statistics/{which}")));
+        text.trim().parse().expect("counter")
+    }
+
+    fn rvsd_pid(&self) -> i32 {
+        let text =
+            std::fs::read_to_string(self.state().join("pids/rvsd.pid")).expect("rvsd pid file");
+        text.split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("pid")
+    }
+
+    fn xdp_attached(&self) -> bool {
+        self.xdp_on("eth1")
+    }
+
+    fn xdp_on(&self, ifname: &str) -> bool {
+        let out =
+            ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", ifname]));
+        out.contains("prog/xdp") || out.contains(" xdp")
+    }
+
+    /// SIGTERM the lab's rvsd and wait until it is gone (10 s at most).
+    fn stop_rvsd(&self) {
+        kill_and_wait(self.rvsd_pid(), "TERM", Duration::from_secs(10));
+    }
+}
+
+/// Send `sig` to `pid` (not our child) and wait until it has exited (gone, or a zombie
+/// its parent has not reaped yet), `limit` at most.
+fn kill_and_wait(pid: i32, sig: &str, limit: Duration) {
+    ok(Command::new("kill").args([format!("-{sig}"), pid.to_string()]));
+    let t0 = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(t0.elapsed() < limit, "rvsd survived SIG{sig}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(RVS)
+            .args(["lab", "down", "--name", &self.name])
+            .output();
+    }
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    u32::from_ne_bytes(b)
+}
+
+/// Serve 8 MiB to one connection on :5001, paced over about 3 s (128 chunks of 64 KiB,
+/// 25 ms apart) so the fast path (installed at the first sync after the handshake, 200 ms
+/// at most) carries most of it.
+const SERVER: &str = r#"
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 5001))
+s.listen(1)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(30)
+for i in range(128):
+    c.sendall(b"x" * 65536)
+    time.sleep(0.025)
+c.close()
+"#;
+
+/// Download from VIP:5001 and print the byte count.
+const CLIENT: &str = r#"
+import socket
+s = socket.create_connection(("198.18.1.100", 5001), timeout=30)
+n = 0
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    n += len(d)
+print("bytes", n, flush=True)
+"#;
+
+/// `(InPkts, OutPkts, InBytes, OutBytes)` of a service in `-Ln --stats --exact`.
+fn stats_of(stats: &str, service: &str) -> (u64, u64, u64, u64) {
+    let l = stats
+        .lines()
+        .find(|l| l.contains(service))
+        .unwrap_or_else(|| panic!("{service} in\n{stats}"));
+    let v: Vec<u64> = l
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    (v[1], v[2], v[3], v[4])
+}
+
+fn download(method: &str, rip: &str) {
+    let Some(_g) = require(&format!("fast path lab {method}")) else {
+        return;
+    };
+    let lab = Lab::up(method, &[]);
+    let flag = if method == "nat" { "-m" } else { "-g" };
+    lab.ctl(&format!("-A -t {VIP4}:5001 -s rr"));
+    lab.ctl(&format!("-a -t {VIP4}:5001 -r {rip}:5001 {flag}"));
+    let server = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("rs1"), "python3", "-c", SERVER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server");
+    std::thread::sleep(Duration::from_millis(500));
+    let fp = |lab: &Lab| lab.status()["dataplane"]["classifier"]["fastpath"].as_u64();
+    let fp0 = fp(&lab).expect("fastpath counter");
+    let c_tx0 = lab.counter("client", "eth0", "tx_packets");
+    let s_tx0 = lab.counter("rs1", "eth0", "tx_packets");
+    let client = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", CLIENT])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
+    // The worker's frame count when the flow first shows up in the fast path.
+    let mut rx_at_install = None;
+    for _ in 0..100 {
+        let st = lab.status();
+        let flows = st["dataplane"]["fastpath_flows"].as_u64().unwrap_or(0);
+        if flows > 0 && rx_at_install.is_none() {
+            rx_at_install = st["dataplane"]["rx"].as_u64();
+        }
+        if st["connections"].as_u64() == Some(0) && rx_at_install.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = client.wait_with_output().expect("client");
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    let srv = server.wait_with_output().expect("server exit");
+    // Two sync periods, so the last XDP counters are merged.
+    std::thread::sleep(Duration::from_millis(600));
+    let c_tx = lab.counter("client", "eth0", "tx_packets") - c_tx0;
+    let s_tx = lab.counter("rs1", "eth0", "tx_packets") - s_tx0;
+    let fast = fp(&lab).expect("fastpath counter") - fp0;
+    let stats = lab.ctl("-Ln --stats --exact");
+    let (inp, outp, inb, outb) = stats_of(&stats, &format!("TCP  {VIP4}:5001"));
+    let st = lab.status();
+    let report = format!(
+        "{method}: client {got} {}\nserver {}\nclient tx {c_tx}, server tx {s_tx}, \
+         fast path {fast}\n{stats}\n{:#}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&srv.stderr),
+        st["dataplane"]
+    );
+    eprintln!("{report}");
+    assert!(got.contains(&format!("bytes {}", 8 << 20)), "{report}");
+    // Every client packet counted once (the interface also counts an ARP or two).
+    assert!(inp <= c_tx && c_tx <= inp + 6, "InPkts {inp} vs {report}");
+    assert!(inb > 0);
+    if method == "nat" {
+        assert!(
+            outp <= s_tx && s_tx <= outp + 6,
+            "OutPkts {outp} vs {report}"
+        );
+        assert!(outb >= 8 << 20, "{report}");
+    } else {
+        assert_eq!((outp, outb), (0, 0), "DR replies bypass the director");
+    }
+    // Once installed, the flow never reached the worker again but for its close (FIN
+    // each way, the last ACK, a retransmission or two)...
+    let rx_at_install = rx_at_install.expect("the flow was installed");
+    let rx_end = st["dataplane"]["rx"].as_u64().expect("rx");
+    assert!(
+        rx_end - rx_at_install <= 8,
+        "rx {rx_at_install} at install, {rx_end} at the end {report}"
+    );
+    // ...and most of the download went through XDP (NAT: both directions; DR: the
+    // client's ACKs, many of them front-loaded in slow start, before the first sync).
+    let share = if method == "nat" { 8 } else { 3 };
+    assert!(
+        fast * 10 >= (inp + outp) * share,
+        "fast path {fast} of {} {report}",
+        inp + outp
+    );
+}
+
+#[test]
+fn dr_download_goes_through_the_fast_path_with_exact_stats() {
+    download("dr", "198.18.1.11");
+}
+
+#[test]
+fn nat_download_goes_through_the_fast_path_with_exact_stats() {
+    download("nat", "198.18.2.11");
+}
+
+fn require(what: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !privileged(what) {
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// `rvs lab up --pin`: rvsd restarts (SIGTERM, then the same command line) in the middle
+/// of a DR download; the pinned program keeps forwarding the flow through the gap, the
+/// new rvsd takes the links over, adopts the connection, and the download completes.
+#[test]
+fn dr_download_survives_an_rvsd_restart_with_pinned_maps() {
+    let Some(_g) = require("fast path lab restart") else {
+        return;
+    };
+    let lab = Lab::up("dr", &["--pin"]);
+    let rules = [
+        format!("-A -t {VIP4}:5001 -s rr"),
+        format!("-a -t {VIP4}:5001 -r 198.18.1.11:5001 -g -w 1"),
+    ];
+    for r in &rules {
+        lab.ctl(r);
+    }
+    // The restarted rvsd loads the lab's rules file: the service must be in it.
+    let rules_file = lab.state().join("rules.txt");
+    let mut text = std::fs::read_to_string(&rules_file).expect("rules.txt");
+    for r in &rules {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&rules_file, text).expect("rules.txt");
+    let server = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("rs1"), "python3", "-c", SERVER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server");
+    std::thread::sleep(Duration::from_millis(500));
+    let client = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", CLIENT])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
+    // Wait until the flow is in the fast path.
+    let t0 = Instant::now();
+    while lab.status()["dataplane"]["fastpath_flows"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "flow never installed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fast_before = lab.status()["dataplane"]["classifier"]["fastpath"]
+        .as_u64()
+        .expect("fastpath");
+    let pid = lab.rvsd_pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    lab.stop_rvsd();
+    assert!(lab.xdp_attached(), "the pinned program stays attached");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir")])
+        .args(&argv)
+        .stderr(log)
+        .spawn()
+        .expect("restart rvsd");
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new(RVS)
+            .args(["ctl", "--control"])
+            .arg(lab.sock())
+            .args(["--", "-Ln"])
+            .output();
+        if out.map(|o| o.status.success()).unwrap_or(false) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "restarted rvsd does not answer"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "restarted rvsd exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let st = lab.status();
+    eprintln!("CONNS after restart:\n{}", lab.ctl("-Lnc"));
+    let out = client.wait_with_output().expect("client");
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    let srv = server.wait_with_output().expect("server");
+    let end = lab.status();
+    let report = format!(
+        "client {got} {}\nserver {}\nafter restart {:#}\nat the end {:#}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&srv.stderr),
+        st["dataplane"],
+        end["dataplane"],
+        std::fs::read_to_string(lab.state().join("rvsd-restart.log")).unwrap_or_default()
+    );
+    eprintln!("{report}");
+    assert!(got.contains(&format!("bytes {}", 8 << 20)), "{report}");
+    // The new rvsd adopted the connection and the pinned counters went on.
+    assert!(st["connections"].as_u64().unwrap_or(0) >= 1, "{report}");
+    let fast_end = end["dataplane"]["classifier"]["fastpath"]
+        .as_u64()
+        .expect("fastpath");
+    assert!(fast_end > fast_before, "{report}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
