@@ -362,7 +362,7 @@ impl Director {
                 c.timeout = TEMPLATE_REARM.as_millis() as u32;
             }
             self.conns.rearm(id, at);
-            self.log_sync(id, u32::MAX, true);
+            self.log_sync(id, sync::SYNC_REARM, true);
             return;
         }
         self.delete_conn(id, false);
@@ -549,6 +549,9 @@ impl Director {
             if at > c.expires {
                 self.conns.set_expires(id, at);
             }
+            // Packets the fast path forwards never reach the sync master's count rule:
+            // let it refresh the backups instead.
+            self.log_sync(id, sync::SYNC_REFRESH, true);
         }
     }
 
@@ -1080,7 +1083,7 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
     }
 }
 
-pub use sync::{MAX_SYNC_EVENTS, SyncFilter, SyncOutcome, SyncedConn};
+pub use sync::{MAX_SYNC_EVENTS, SYNC_REARM, SYNC_REFRESH, SyncFilter, SyncOutcome, SyncedConn};
 
 #[path = "director_sync.rs"]
 mod sync;

@@ -11,6 +11,12 @@ use crate::dest::DestId;
 use crate::service::{ServiceId, ServiceKey};
 use crate::time::Dur;
 
+/// The count logged for a template re-armed while it still controls connections.
+pub const SYNC_REARM: u32 = u32::MAX;
+/// The count logged for a connection whose traffic the XDP fast path forwarded
+/// ([`Director::touch_conn`]): the master refreshes the backups with it now and then.
+pub const SYNC_REFRESH: u32 = u32::MAX - 1;
+
 /// Most events the sync log holds between two drains; beyond, events are dropped (a
 /// stalled master thread must not grow the director without bound).
 pub const MAX_SYNC_EVENTS: usize = 1 << 20;
@@ -126,8 +132,9 @@ impl Director {
     }
 
     /// The `(connection, input packet count)` pairs logged since the last call, one per
-    /// input packet the [`SyncFilter`] keeps (and one per template re-armed while still in
-    /// use, with the count `u32::MAX`), oldest first.
+    /// input packet the [`SyncFilter`] keeps, one per template re-armed while still in use
+    /// (count [`SYNC_REARM`]) and one per fast-path touch (count [`SYNC_REFRESH`]), oldest
+    /// first.
     pub fn take_sync_events(&mut self) -> Vec<(ConnId, u32)> {
         std::mem::take(&mut self.sync_events)
     }
