@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use rvs_core::FwdMethod;
 use rvs_core::conn::state::{sctp, tcp};
 use rvs_core::conn::{Conn, ConnId, ConnTable, flags as cf};
+use rvs_core::director::{SYNC_REARM, SYNC_REFRESH};
 use rvs_core::time::{Dur, Time};
 
 use crate::wire::{MessageBuilder, SyncConn};
@@ -124,7 +125,8 @@ impl Master {
     }
 
     /// Handle the director's event log (see [`rvs_core::Director::take_sync_events`]).
-    /// A count of `u32::MAX` means "template re-armed": synced with the threshold count.
+    /// A count of [`SYNC_REARM`] means "template re-armed": synced with the threshold
+    /// count; [`SYNC_REFRESH`] "traffic in the fast path": see `refresh_needed`.
     ///
     /// The log is read after the packets (up to one drain period later), so every entry
     /// is written from the connection as it is now; a connection the rules select twice
@@ -144,10 +146,9 @@ impl Master {
     ) {
         let mut sent = HashSet::new();
         for &(id, pkts) in events {
-            let pkts = if pkts == u32::MAX {
-                self.cfg.threshold
-            } else {
-                pkts
+            let pkts = match pkts {
+                SYNC_REARM => self.cfg.threshold,
+                p => p,
             };
             self.sync_chain(conns, id, pkts, now, &mut sent, fullnat);
         }
@@ -174,8 +175,13 @@ impl Master {
             let Some((id, pkts)) = cur.take() else { break };
             let Some(c) = conns.get(id) else { break };
             let control = c.control;
+            let needed = if pkts == SYNC_REFRESH {
+                self.refresh_needed(conns, id, now)
+            } else {
+                self.needed(conns, id, pkts, now)
+            };
             if c.flags & cf::ONE_PACKET == 0
-                && self.needed(conns, id, pkts, now)
+                && needed
                 && let Some(c) = conns.get(id)
                 && sent.insert(id)
             {
@@ -186,6 +192,10 @@ impl Master {
                 self.push(&w, now);
             }
             let Some(ct) = control else { break };
+            if pkts == SYNC_REFRESH {
+                cur = Some((ct, SYNC_REFRESH));
+                continue;
+            }
             let Some(t) = conns.get_mut(ct) else { break };
             let pkts = if t.flags & cf::TEMPLATE != 0 {
                 t.in_pkts = t.in_pkts.wrapping_add(1);
@@ -195,6 +205,40 @@ impl Master {
             };
             cur = Some((ct, pkts));
         }
+    }
+
+    /// A fast-path touch ([`SYNC_REFRESH`], rvs's own rule: the kernel has no fast path):
+    /// sync a connection in a synced state that was never sent, or whose last sync is half
+    /// its timeout old, so a backup never lets a connection expire that the master's fast
+    /// path keeps alive.
+    fn refresh_needed(&mut self, conns: &ConnTable, id: ConnId, now: Time) -> bool {
+        let Some(c) = conns.get(id) else { return false };
+        let template = c.flags & cf::TEMPLATE != 0;
+        let synced_state = template
+            || match c.proto {
+                6 => [
+                    tcp::ESTABLISHED,
+                    tcp::FIN_WAIT,
+                    tcp::CLOSE,
+                    tcp::CLOSE_WAIT,
+                    tcp::TIME_WAIT,
+                ]
+                .contains(&c.state),
+                132 => [sctp::ESTABLISHED, 9, 10, 11, sctp::CLOSED].contains(&c.state),
+                _ => true,
+            };
+        if !synced_state || (self.cfg.persist_mode && !template && c.control.is_some()) {
+            return false;
+        }
+        let timeout = u64::from(c.timeout);
+        let n = (now.0 + timeout) & !3;
+        let meta = self.meta.entry(id).or_default();
+        if meta.sync_endtime != 0 && n < (meta.sync_endtime & !3) + timeout / 2 {
+            return false;
+        }
+        meta.old_state = c.state;
+        meta.sync_endtime = n;
+        true
     }
 
     /// `ip_vs_sync_conn_needed`.

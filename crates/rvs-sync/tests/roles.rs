@@ -502,3 +502,37 @@ fn the_log_keeps_only_what_the_send_rules_can_pick() {
     logged.extend(send(&mut p, TcpFlags::FIN_ACK)); // state change, packet 61
     assert_eq!(logged, vec![1, 2, 3, 53, 61]);
 }
+
+#[test]
+fn fast_path_touches_refresh_the_backup() {
+    // A connection whose packets after the handshake go through the XDP fast path: the
+    // count rule never sees its 3rd packet, the fast path's touches sync it instead.
+    let mut p = Pair::new(None, FwdMethod::Route);
+    p.pkt(40000, TcpFlags::SYN);
+    p.pkt(40000, TcpFlags::ACK);
+    assert_eq!(
+        p.master.stats.entries, 0,
+        "ESTABLISHED at packet 2: not yet"
+    );
+    let id = p.m.conns.iter().next().unwrap().0;
+    let touch = |p: &mut Pair, secs: u64| {
+        let now = Time(secs * 1000);
+        p.m.advance(now);
+        p.m.touch_conn(id, now);
+        let ev = p.m.take_sync_events();
+        assert_eq!(ev, vec![(id, rvs_core::director::SYNC_REFRESH)]);
+        p.master.on_events(&mut p.m.conns, &ev, now);
+        p.master.stats.entries
+    };
+    assert_eq!(touch(&mut p, 1), 1, "never synced: sent at the first touch");
+    assert_eq!(touch(&mut p, 2), 1);
+    assert_eq!(
+        touch(&mut p, 400),
+        1,
+        "less than half of 900 s since the last sync"
+    );
+    assert_eq!(touch(&mut p, 452), 2, "half the timeout passed: sent again");
+    p.deliver();
+    let (_, c) = p.b.conns.iter().next().unwrap();
+    assert_eq!((c.state, c.timeout), (tcp::ESTABLISHED, 900_000));
+}

@@ -174,6 +174,12 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     if cfg.server_lan() {
         peers.push("dir2");
     }
+    if cfg.directors == 2 {
+        peers.push("d2e1");
+        if cfg.server_lan() {
+            peers.push("d2e2");
+        }
+    }
     sys::nsexec(&r, &rvs, &peers)?;
     // Addresses and routes.
     let addr = |ns: &str, dev: &str, a: &str| -> Result<()> {
@@ -378,12 +384,26 @@ fn start_rvsd_pair(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
             "ip",
             &["-n", &cfg.ns("dir"), "-4", "addr", "show", "dev", "eth1"],
         )?;
-        if out.contains(&format!("{vip}/32")) {
+        // The VIP is up and the sync master follows (it logs connections from then on).
+        let daemons = sys::run(
+            &exes.rvs.to_string_lossy(),
+            &[
+                "ctl",
+                "--control",
+                &s(&rvsd_socket(dir, "dir")),
+                "--",
+                "-L",
+                "--daemon",
+            ],
+        )
+        .unwrap_or_default();
+        if out.contains(&format!("{vip}/32")) && daemons.starts_with("master sync daemon") {
             break;
         }
         if Instant::now() >= deadline {
             bail!(
-                "VRRP instance {VRID_VIP} did not put {vip} on dir within 15 s; {}",
+                "VRRP instance {VRID_VIP} did not put {vip} on dir (and start the sync master \
+                 there) within 15 s; {}",
                 log_tail(&dir.join("rvsd-dir.log"))
             );
         }
