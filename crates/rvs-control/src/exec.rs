@@ -11,10 +11,12 @@
 //! addresses to names unless `-n` was given. [`run`] does all three with no name service
 //! (the built-in service names, numeric listings).
 
-use rvs_config::ipvsadm::{self, ArgError, Invocation, ListOptions, ListTarget, Resolver};
+use rvs_config::ipvsadm::{
+    self, ArgError, DaemonConfig, Invocation, ListOptions, ListTarget, Resolver,
+};
 use rvs_core::conn::state::tcp;
 use rvs_core::fwmark::FwmarkRule;
-use rvs_core::listing::{self, ConnRow, Names, Numeric, ServiceRow};
+use rvs_core::listing::{self, ConnRow, DaemonRow, Names, Numeric, ServiceRow};
 use rvs_core::{Director, Time};
 
 use crate::Reply;
@@ -26,6 +28,37 @@ pub struct Outcome {
     pub reply: Reply,
     /// The service table (or the fwmark rules) may have changed.
     pub changed: bool,
+}
+
+/// The connection sync daemons, as `--start-daemon`, `--stop-daemon` and `-L --daemon`
+/// see them. rvsd implements it with real sockets; [`NoSyncDaemons`] runs none.
+pub trait SyncDaemons {
+    /// Start the daemon of `cfg.state`. `Err` carries ipvsadm's text for the kernel's
+    /// error (e.g. `Daemon has already run` when that role runs already).
+    fn start(&mut self, d: &mut Director, cfg: &DaemonConfig) -> Result<(), String>;
+    /// Stop the daemon of `cfg.state` (`No daemon is running` when it does not run).
+    fn stop(&mut self, d: &mut Director, cfg: &DaemonConfig) -> Result<(), String>;
+    /// The running daemons, master first (the kernel's dump order).
+    fn rows(&self) -> Vec<DaemonRow>;
+}
+
+/// No sync daemon can run here (listings of tools without rvsd, tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSyncDaemons;
+
+impl SyncDaemons for NoSyncDaemons {
+    fn start(&mut self, _: &mut Director, _: &DaemonConfig) -> Result<(), String> {
+        // What a kernel without sync support answers (ENOPROTOOPT).
+        Err("Protocol not available".into())
+    }
+
+    fn stop(&mut self, _: &mut Director, _: &DaemonConfig) -> Result<(), String> {
+        Err("No daemon is running".into())
+    }
+
+    fn rows(&self) -> Vec<DaemonRow> {
+        Vec::new()
+    }
 }
 
 /// Exit status of a command the table refused (ipvsadm returns -1).
@@ -93,9 +126,19 @@ pub struct Executed {
     changed: bool,
 }
 
-/// Apply `plan` to the table at `now`. `-R` stops at the first error that ends a restore
-/// in ipvsadm; the exit status is the last command's.
+/// Apply `plan` to the table at `now`, with no sync daemons (see [`execute_with`]).
 pub fn execute(d: &mut Director, plan: Plan, now: Time) -> Executed {
+    execute_with(d, plan, now, &mut NoSyncDaemons)
+}
+
+/// Apply `plan` to the table at `now`; the daemon commands go to `sync`. `-R` stops at the
+/// first error that ends a restore in ipvsadm; the exit status is the last command's.
+pub fn execute_with(
+    d: &mut Director,
+    plan: Plan,
+    now: Time,
+    sync: &mut dyn SyncDaemons,
+) -> Executed {
     let mut out = Executed {
         pieces: Vec::new(),
         changed: false,
@@ -105,7 +148,7 @@ pub fn execute(d: &mut Director, plan: Plan, now: Time) -> Executed {
             Ok(inv) => {
                 // ipvsadm prints help or its version and exits 0, also from inside -R.
                 let ends = matches!(inv, Invocation::Help | Invocation::Version);
-                let (piece, changed) = invoke(d, &plan.argv0, inv, now);
+                let (piece, changed) = invoke(d, &plan.argv0, inv, now, sync);
                 out.changed |= changed;
                 out.pieces.push(piece);
                 if ends {
@@ -180,14 +223,20 @@ fn render(l: &Listing, names: &dyn Names) -> String {
     }
 }
 
-fn invoke(d: &mut Director, argv0: &str, inv: Invocation, now: Time) -> (Piece, bool) {
+fn invoke(
+    d: &mut Director,
+    argv0: &str,
+    inv: Invocation,
+    now: Time,
+    sync: &mut dyn SyncDaemons,
+) -> (Piece, bool) {
     let text = |reply| (Piece::Text(reply), false);
     match inv {
         Invocation::Command(cmd) => match d.apply(&cmd, now) {
             Ok(()) => (Piece::Text(Reply::ok("")), true),
             Err(e) => text(Reply::err(EXIT_KERNEL, e.to_string())),
         },
-        Invocation::List(opts) => (list(d, &opts), false),
+        Invocation::List(opts) => (list(d, &opts, &*sync), false),
         Invocation::Save { numeric } => {
             let listing = Listing::Save {
                 rows: d.service_rows(None).unwrap_or_default(),
@@ -198,12 +247,14 @@ fn invoke(d: &mut Director, argv0: &str, inv: Invocation, now: Time) -> (Piece, 
         Invocation::Restore => text(Reply::err(2, "-R inside -R is not allowed")),
         Invocation::Help => text(help(argv0)),
         Invocation::Version => text(Reply::ok(version())),
-        // None runs, so stopping one fails as in the kernel (ESRCH).
-        Invocation::StopDaemon(_) => text(Reply::err(EXIT_KERNEL, "No daemon is running")),
-        Invocation::StartDaemon(_) => text(Reply::err(
-            EXIT_KERNEL,
-            "Protocol not available (rvsd has no connection sync daemon yet)",
-        )),
+        Invocation::StartDaemon(cfg) => match sync.start(d, &cfg) {
+            Ok(()) => text(Reply::ok("")),
+            Err(e) => text(Reply::err(EXIT_KERNEL, e)),
+        },
+        Invocation::StopDaemon(cfg) => match sync.stop(d, &cfg) {
+            Ok(()) => text(Reply::ok("")),
+            Err(e) => text(Reply::err(EXIT_KERNEL, e)),
+        },
     }
 }
 
@@ -217,7 +268,7 @@ pub fn version() -> String {
     "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
 }
 
-fn list(d: &Director, o: &ListOptions) -> Piece {
+fn list(d: &Director, o: &ListOptions, sync: &dyn SyncDaemons) -> Piece {
     let core = listing::ListOptions {
         stats: o.stats,
         rate: o.rate,
@@ -251,7 +302,9 @@ fn list(d: &Director, o: &ListOptions) -> Piece {
                 d.timeouts.udp,
             )));
         }
-        ListTarget::Daemon => return Piece::Text(Reply::ok(listing::render_daemon(&[]))),
+        ListTarget::Daemon => {
+            return Piece::Text(Reply::ok(listing::render_daemon(&sync.rows())));
+        }
         ListTarget::All => Listing::Services {
             rows: d.service_rows(None).unwrap_or_default(),
             opts: core,

@@ -120,6 +120,12 @@ pub struct Director {
     next_sched_tick: Time,
     /// FULLNAT connections deleted and not yet reported (see [`Director::take_released`]).
     released: Vec<ConnId>,
+    /// Which input packets are logged for a sync master (see `director_sync.rs`).
+    sync_filter: Option<sync::SyncFilter>,
+    /// Connections that saw an input packet, with their packet count, for the master.
+    sync_events: Vec<(ConnId, u32)>,
+    /// Events dropped because the log was full.
+    sync_events_dropped: u64,
 }
 
 impl std::fmt::Debug for Director {
@@ -148,6 +154,9 @@ impl Director {
             next_trash_gc: Time(TRASH_PERIOD_MS),
             next_sched_tick: Time(1000),
             released: Vec::new(),
+            sync_filter: None,
+            sync_events: Vec::new(),
+            sync_events_dropped: 0,
         }
     }
 
@@ -353,6 +362,7 @@ impl Director {
                 c.timeout = TEMPLATE_REARM.as_millis() as u32;
             }
             self.conns.rearm(id, at);
+            self.log_sync(id, sync::SYNC_REARM, true);
             return;
         }
         self.delete_conn(id, false);
@@ -539,6 +549,9 @@ impl Director {
             if at > c.expires {
                 self.conns.set_expires(id, at);
             }
+            // Packets the fast path forwards never reach the sync master's count rule:
+            // let it refresh the backups instead.
+            self.log_sync(id, sync::SYNC_REFRESH, true);
         }
     }
 
@@ -684,6 +697,11 @@ impl Director {
     /// Count, transition and refresh an input packet, and say where it goes.
     #[inline(always)]
     fn forward(&mut self, id: ConnId, pkt: &Packet, new: bool) -> Verdict {
+        // The state before the packet, for the sync log (only read while a master runs).
+        let old_state = match self.sync_filter {
+            Some(_) => self.conns.get(id).map(|c| c.state),
+            None => None,
+        };
         self.account_in(id, pkt.len);
         self.transition(id, pkt.seg, Direction::Input);
         let Some(c) = self.conns.get(id) else {
@@ -693,6 +711,7 @@ impl Director {
             return Verdict::Pass;
         };
         let one_packet = c.flags & cf::ONE_PACKET != 0;
+        let (pkts, changed) = (c.in_pkts, old_state.is_some_and(|s| s != c.state));
         let v = Verdict::Forward {
             // A one-packet connection is freed right after its packet.
             conn: (!one_packet).then_some(id),
@@ -704,6 +723,8 @@ impl Director {
         };
         if one_packet {
             self.delete_conn(id, false);
+        } else {
+            self.log_sync(id, pkts, changed);
         }
         v
     }
@@ -1061,6 +1082,11 @@ pub fn mark_addr(af: Af, mark: u32) -> IpAddr {
         Af::Inet6 => IpAddr::V6(Ipv6Addr::from(u128::from(mark) << 96)),
     }
 }
+
+pub use sync::{MAX_SYNC_EVENTS, SYNC_REARM, SYNC_REFRESH, SyncFilter, SyncOutcome, SyncedConn};
+
+#[path = "director_sync.rs"]
+mod sync;
 
 #[cfg(test)]
 #[path = "director_tests.rs"]

@@ -87,6 +87,7 @@ impl Director {
                     dport: c.dport,
                     pe_name: None,
                     pe_data: None,
+                    synced: c.flags & crate::conn::flags::SYNC != 0,
                 }
             })
             .collect()

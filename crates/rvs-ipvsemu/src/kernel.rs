@@ -474,6 +474,7 @@ mod tests {
             dport: 80,
             pe_name: None,
             pe_data: None,
+            synced: false,
         };
         let s = rvs_core::listing::render_proc_ip_vs_conn(&[row]);
         assert_eq!(

@@ -268,6 +268,43 @@ impl FullNat {
         Err(FullNatError::PortsExhausted)
     }
 
+    /// Record a given `(LIP, lport)` for `conn` (a connection a sync master sent with its
+    /// FULLNAT source): replies to it find `conn`, and the port is not handed out again.
+    /// A previous allocation of `conn` is released first. `false` when another connection
+    /// holds that reply tuple.
+    pub fn claim(
+        &mut self,
+        conn: ConnId,
+        proto: u8,
+        raddr: &IpAddr,
+        rport: u16,
+        laddr: IpAddr,
+        lport: u16,
+    ) -> bool {
+        let key = ReplyKey {
+            proto,
+            raddr: *raddr,
+            rport,
+            laddr,
+            lport,
+        };
+        if self.by_conn.get(&conn) == Some(&key) {
+            return true;
+        }
+        if self.replies.contains_key(&key) {
+            return false;
+        }
+        self.release(conn);
+        self.replies.insert(key, conn);
+        self.by_conn.insert(conn, key);
+        let n = self.in_use.entry(laddr).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            self.refresh_locals();
+        }
+        true
+    }
+
     /// The connection of a reply `RIP:rport -> LIP:lport`.
     pub fn lookup_reply(
         &self,
@@ -419,6 +456,24 @@ mod tests {
             f.lookup_reply(TCP, &ip("10.0.0.2"), 80, &lb.0, lb.1),
             Some(b)
         );
+    }
+
+    #[test]
+    fn claim_records_a_given_source() {
+        let mut f = FullNat::new();
+        let (l, rs) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        assert!(f.claim(id(1), TCP, &rs, 80, l, 40000));
+        assert!(f.claim(id(1), TCP, &rs, 80, l, 40000), "idempotent");
+        assert_eq!(f.lookup_reply(TCP, &rs, 80, &l, 40000), Some(id(1)));
+        assert_eq!(f.get(id(1)), Some((l, 40000)));
+        assert!(f.is_local_address(&l), "a claimed LIP answers replies");
+        assert!(!f.claim(id(2), TCP, &rs, 80, l, 40000), "taken by conn 1");
+        // Moving conn 1 frees its old tuple.
+        assert!(f.claim(id(1), TCP, &rs, 80, l, 40001));
+        assert_eq!(f.lookup_reply(TCP, &rs, 80, &l, 40000), None);
+        f.release(id(1));
+        assert!(f.is_empty());
+        assert!(!f.is_local_address(&l));
     }
 
     #[test]

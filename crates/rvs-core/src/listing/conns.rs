@@ -118,6 +118,7 @@ mod tests {
             dport: d.1,
             pe_name: None,
             pe_data: None,
+            synced: false,
         }
     }
 

@@ -124,6 +124,8 @@ pub struct ConnRow {
     pub pe_name: Option<String>,
     /// Persistence engine data (e.g. the SIP Call-ID).
     pub pe_data: Option<String>,
+    /// Created by the sync daemon (`Origin` `SYNC` in `/proc/net/ip_vs_conn_sync`).
+    pub synced: bool,
 }
 
 /// Which sync daemon a [`DaemonRow`] describes.

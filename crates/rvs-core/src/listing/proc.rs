@@ -156,8 +156,8 @@ pub fn render_proc_ip_vs_conn(rows: &[ConnRow]) -> String {
     out
 }
 
-/// `/proc/net/ip_vs_conn_sync`: like `ip_vs_conn` with an `Origin` column (`LOCAL`: rvs
-/// has no sync daemon yet, so every entry is local) and no PE columns.
+/// `/proc/net/ip_vs_conn_sync`: like `ip_vs_conn` with an `Origin` column (`LOCAL`, or
+/// `SYNC` for entries a sync master sent) and no PE columns.
 pub fn render_proc_ip_vs_conn_sync(rows: &[ConnRow]) -> String {
     let mut out =
         String::from("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n");
@@ -166,7 +166,7 @@ pub fn render_proc_ip_vs_conn_sync(rows: &[ConnRow]) -> String {
             out,
             "{} {:<6} {:>7}",
             conn_columns(c),
-            "LOCAL",
+            if c.synced { "SYNC" } else { "LOCAL" },
             c.expires_secs as u32
         );
     }

@@ -660,6 +660,7 @@ fn proc_ip_vs_conn_and_sync_and_stats() {
             dport: 80,
             pe_name: None,
             pe_data: None,
+            synced: false,
         },
         ConnRow {
             proto: "UDP",
@@ -673,6 +674,7 @@ fn proc_ip_vs_conn_and_sync_and_stats() {
             dport: 53,
             pe_name: Some("sip".into()),
             pe_data: Some("call-1".into()),
+            synced: true,
         },
     ];
     assert_eq!(
@@ -686,6 +688,12 @@ fd00:0001:0000:0000:0000:0000:0000:0011 0035 UDP             299 sip call-1\n"
         render_proc_ip_vs_conn_sync(&rows[..1]),
         "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n\
 TCP 0A010203 C822 C0A80A64 0050 C0A80A0B 0050 ESTABLISHED LOCAL      897\n"
+    );
+    // The second row came from a sync master.
+    assert!(
+        render_proc_ip_vs_conn_sync(&rows).ends_with(" 0035 UDP         SYNC       299\n"),
+        "{}",
+        render_proc_ip_vs_conn_sync(&rows)
     );
     let mut a = svc(Protocol::Tcp, "192.168.10.100", 80, "wlc");
     a.counters = Counters {

@@ -137,6 +137,7 @@ impl System {
             xdp_mode: "auto".into(),
             tun_type: TunType::Ipip,
             nginx: false,
+            directors: 1,
             fastpath: self.has_fastpath(),
             pin: false,
         }

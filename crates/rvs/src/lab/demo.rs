@@ -25,6 +25,7 @@ pub fn run(name: &str, rvsd: Option<&Path>, xdp_mode: &str) -> Result<ExitCode> 
         xdp_mode: xdp_mode.to_string(),
         tun_type: TunType::Ipip,
         nginx: false,
+        directors: 1,
         fastpath: true,
         pin: false,
     };

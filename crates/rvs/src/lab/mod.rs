@@ -116,6 +116,10 @@ pub struct UpArgs {
     /// the built-in server (which still does the UDP echo). Needs nginx installed.
     #[arg(long)]
     nginx: bool,
+    /// Directors: 2 runs a second director (dir2) with VRRP between the two and the
+    /// connection sync daemon following it (DR and NAT; IPv4 VIP), for failover tests.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    directors: u8,
     /// Run rvsd without its XDP fast path (`rvsd --no-fastpath`).
     #[arg(long)]
     no_fastpath: bool,
@@ -148,6 +152,7 @@ impl UpArgs {
             xdp_mode: self.xdp_mode.clone(),
             tun_type: self.tun_type,
             nginx: self.nginx,
+            directors: self.directors,
             fastpath: !self.no_fastpath,
             pin: self.pin,
         }

@@ -83,6 +83,9 @@ pub struct LabConfig {
     pub tun_type: TunType,
     /// nginx serves HTTP on the real servers instead of the built-in server.
     pub nginx: bool,
+    /// Directors (1, or 2 with VRRP and connection sync between them).
+    #[serde(default = "one")]
+    pub directors: u8,
     /// rvsd forwards established flows in XDP (its fast path; `--no-fastpath` when false).
     #[serde(default = "yes")]
     pub fastpath: bool,
@@ -95,6 +98,18 @@ pub struct LabConfig {
 fn yes() -> bool {
     true
 }
+
+fn one() -> u8 {
+    1
+}
+
+/// VRRP router id of the VIP instance of a two-director lab (also the sync id).
+pub const VRID_VIP: u8 = 51;
+/// VRRP router id of the real servers' gateway instance (NAT, two directors).
+pub const VRID_GW: u8 = 52;
+/// The real servers' gateway on the server LAN (NAT, FULLNAT): the director's address, or
+/// with two directors a VRRP address that moves with the VIP.
+pub const GW4: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 
 /// A bad lab configuration.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +133,9 @@ pub enum ConfigError {
     /// Scheduler name with characters that do not belong in a rules file.
     #[error("bad scheduler name {0:?}")]
     Sched(String),
+    /// Two directors only with rvs in DR, NAT or FULLNAT mode, without `--pin`.
+    #[error("--directors 2 needs --balancer rvs and --mode dr, nat or fullnat (and no --pin)")]
+    Directors,
 }
 
 /// Checks a lab name: `rvs` prefix, [a-z0-9], short enough for interface-free use in names.
@@ -150,6 +168,14 @@ impl LabConfig {
         if self.sched.is_empty() || !self.sched.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConfigError::Sched(self.sched.clone()));
         }
+        if self.directors != 1
+            && (self.directors != 2
+                || self.balancer != Balancer::Rvs
+                || !matches!(self.mode, Mode::Dr | Mode::Nat | Mode::Fullnat)
+                || self.pin)
+        {
+            return Err(ConfigError::Directors);
+        }
         Ok(())
     }
 
@@ -168,9 +194,19 @@ impl LabConfig {
         format!("{}-rs{n}", self.name)
     }
 
+    /// The directors' node names: `dir`, and `dir2` with two directors.
+    pub fn director_nodes(&self) -> Vec<&'static str> {
+        if self.directors == 2 {
+            vec!["dir", "dir2"]
+        } else {
+            vec!["dir"]
+        }
+    }
+
     /// All namespaces of the lab, in creation order.
     pub fn all_ns(&self) -> Vec<String> {
-        let mut v = vec![self.ns("client"), self.ns("router"), self.ns("dir")];
+        let mut v = vec![self.ns("client"), self.ns("router")];
+        v.extend(self.director_nodes().iter().map(|d| self.ns(d)));
         v.extend((1..=self.servers).map(|n| self.rs_ns(n)));
         v
     }
@@ -281,6 +317,92 @@ impl LabConfig {
     }
 }
 
+impl LabConfig {
+    /// keepalived.conf of director `n` (1 or 2) of a two-director lab: VRRP for the VIP
+    /// (and, for NAT, the real servers' gateway, in one sync group), the sync daemon
+    /// following the VIP instance, and the IPv4 virtual servers of rules.txt. Director 1
+    /// starts as MASTER with the higher priority.
+    pub fn keepalived_conf(&self, n: u8) -> String {
+        let nat = self.server_lan();
+        let fullnat = self.mode == Mode::Fullnat;
+        let (state, prio) = if n == 1 {
+            ("MASTER", 150)
+        } else {
+            ("BACKUP", 100)
+        };
+        let lips = if fullnat {
+            format!("    rvs_local_address {LIP4}\n")
+        } else {
+            String::new()
+        };
+        let mut s = format!(
+            "# rvs lab {}: director {n} of 2\n\
+             global_defs {{\n    router_id {}-dir{n}\n    lvs_sync_daemon eth1 VI_VIP id {VRID_VIP}\n{lips}}}\n\n",
+            self.name, self.name
+        );
+        if nat {
+            s.push_str(
+                "vrrp_sync_group VG {\n    group {\n        VI_VIP\n        VI_GW\n    }\n}\n\n",
+            );
+        }
+        let inst = |name: &str, ifname: &str, vrid: u8, vips: &[String]| {
+            let vips = vips.join("\n        ");
+            format!(
+                "vrrp_instance {name} {{\n    state {state}\n    interface {ifname}\n    \
+                 virtual_router_id {vrid}\n    priority {prio}\n    advert_int 1\n    \
+                 virtual_ipaddress {{\n        {vips}\n    }}\n}}\n\n"
+            )
+        };
+        s.push_str(&inst("VI_VIP", "eth1", VRID_VIP, &[format!("{VIP4}/32")]));
+        if fullnat {
+            // The LIP moves with the gateway: the real servers' replies reach the new master.
+            s.push_str(&inst(
+                "VI_GW",
+                "eth2",
+                VRID_GW,
+                &[format!("{GW4}/24"), format!("{LIP4}/24")],
+            ));
+        } else if nat {
+            s.push_str(&inst("VI_GW", "eth2", VRID_GW, &[format!("{GW4}/24")]));
+        }
+        let kind = match self.mode {
+            Mode::Fullnat => "FNAT",
+            Mode::Nat => "NAT",
+            _ => "DR",
+        };
+        for (proto, vport, rport) in [
+            ("TCP", HTTP_PORT, self.real_http_port()),
+            ("UDP", UDP_PORT, UDP_PORT),
+        ] {
+            let _ = write!(
+                s,
+                "virtual_server {VIP4} {vport} {{\n    lb_algo {}\n    lb_kind {kind}\n    protocol {proto}\n",
+                self.sched
+            );
+            for r in 1..=self.servers {
+                let _ = write!(
+                    s,
+                    "    real_server {} {rport} {{\n        weight {}\n    }}\n",
+                    self.rip4(r),
+                    self.weights[usize::from(r - 1)]
+                );
+            }
+            s.push_str("}\n\n");
+        }
+        s
+    }
+
+    /// Address of director `n` (1 or 2) on the server LAN: the gateway itself with one
+    /// director, else a fixed address of its own (the gateway is a VRRP address).
+    pub fn dir_lan2_addr4(&self, n: u8) -> Ipv4Addr {
+        if self.directors == 2 {
+            Ipv4Addr::new(198, 18, 2, 3 + n)
+        } else {
+            GW4
+        }
+    }
+}
+
 /// `addr:port`, IPv6 in brackets.
 pub fn sock(addr: IpAddr, port: u16) -> String {
     match addr {
@@ -304,6 +426,7 @@ mod tests {
             xdp_mode: "auto".into(),
             tun_type: TunType::Gue,
             nginx: false,
+            directors: 1,
             fastpath: true,
             pin: false,
         }
@@ -371,6 +494,58 @@ mod tests {
             ),
             "{r}"
         );
+    }
+
+    #[test]
+    fn two_directors() {
+        let mut c = cfg(Mode::Nat, Balancer::Rvs);
+        c.directors = 2;
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.all_ns()[2..4],
+            ["rvslab-dir".to_string(), "rvslab-dir2".to_string()]
+        );
+        assert_eq!(c.dir_lan2_addr4(2), Ipv4Addr::new(198, 18, 2, 5));
+        let k = c.keepalived_conf(2);
+        assert!(k.contains("lvs_sync_daemon eth1 VI_VIP id 51\n"), "{k}");
+        assert!(k.contains("vrrp_sync_group VG"), "{k}");
+        assert!(
+            k.contains(
+                "    state BACKUP\n    interface eth2\n    virtual_router_id 52\n    priority 100\n"
+            ),
+            "{k}"
+        );
+        assert!(k.contains("        198.18.2.1/24\n"), "{k}");
+        assert!(k.contains("virtual_server 198.18.1.100 80 {\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n    real_server 198.18.2.11 8080 {\n        weight 3\n"), "{k}");
+        let report = rvs_config::keepalived::check_str("k.conf", &k);
+        assert!(report.is_ok(), "{}", report.render());
+        let cfg = report.config.unwrap();
+        let sd = cfg.global.lvs_sync_daemon.unwrap();
+        assert_eq!(
+            (
+                sd.interface.as_str(),
+                sd.vrrp_instance.as_deref(),
+                sd.syncid
+            ),
+            ("eth1", Some("VI_VIP"), Some(51))
+        );
+        c.mode = Mode::Fullnat;
+        let k = c.keepalived_conf(1);
+        assert!(k.contains("    rvs_local_address 198.18.2.2\n"), "{k}");
+        assert!(
+            k.contains("        198.18.2.1/24\n        198.18.2.2/24\n"),
+            "{k}"
+        );
+        assert!(k.contains("    lb_kind FNAT\n"), "{k}");
+        let report = rvs_config::keepalived::check_str("f.conf", &k);
+        assert!(report.is_ok(), "{}", report.render());
+        c.mode = Mode::Tun;
+        assert!(c.validate().is_err());
+        c.mode = Mode::Dr;
+        assert!(!c.keepalived_conf(1).contains("VI_GW"));
+        assert_eq!(c.dir_lan2_addr4(1), Ipv4Addr::new(198, 18, 2, 4));
+        c.directors = 1;
+        assert_eq!(c.dir_lan2_addr4(1), GW4);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::procs;
 use super::sys::{self, ipn, sysctl};
-use super::topo::{Balancer, GUE_PORT, LIP4, LIP6, LabConfig, Mode, TunType, VIP4, VIP6};
+use super::topo::{Balancer, GUE_PORT, LIP4, LIP6, LabConfig, Mode, TunType, VIP4, VIP6, VRID_VIP};
 
 /// Root of the labs' state directories.
 pub const STATE_ROOT: &str = "/run/rvs/lab";
@@ -44,9 +44,9 @@ impl Exes {
     }
 }
 
-/// Node suffixes that belong to a lab: client, router, dir, rsN.
+/// Node suffixes that belong to a lab: client, router, dir, dir2, rsN.
 pub fn is_node(suffix: &str) -> bool {
-    matches!(suffix, "client" | "router" | "dir")
+    matches!(suffix, "client" | "router" | "dir" | "dir2")
         || suffix
             .strip_prefix("rs")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -127,6 +127,13 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     if cfg.server_lan() {
         links.push((r.clone(), "dir2", d.clone(), "eth2", Some("br2")));
     }
+    let d2 = cfg.ns("dir2");
+    if cfg.directors == 2 {
+        links.push((r.clone(), "d2e1", d2.clone(), "eth1", Some("br1")));
+        if cfg.server_lan() {
+            links.push((r.clone(), "d2e2", d2.clone(), "eth2", Some("br2")));
+        }
+    }
     let rs_links: Vec<String> = (1..=cfg.servers).map(|n| format!("rs{n}")).collect();
     for (n, l) in (1..=cfg.servers).zip(&rs_links) {
         links.push((r.clone(), l.as_str(), cfg.rs_ns(n), "eth0", Some(server_br)));
@@ -167,6 +174,12 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     if cfg.server_lan() {
         peers.push("dir2");
     }
+    if cfg.directors == 2 {
+        peers.push("d2e1");
+        if cfg.server_lan() {
+            peers.push("d2e2");
+        }
+    }
     sys::nsexec(&r, &rvs, &peers)?;
     // Addresses and routes.
     let addr = |ns: &str, dev: &str, a: &str| -> Result<()> {
@@ -194,7 +207,21 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
     addr(&d, "eth1", "fd00:1::2/64")?;
     route(&d, "default", "198.18.1.1")?;
     route(&d, "default", "fd00:1::1")?;
-    if cfg.server_lan() {
+    if cfg.directors == 2 {
+        addr(&d2, "eth1", "198.18.1.3/24")?;
+        addr(&d2, "eth1", "fd00:1::3/64")?;
+        route(&d2, "default", "198.18.1.1")?;
+        route(&d2, "default", "fd00:1::1")?;
+        if cfg.server_lan() {
+            // The gateway 198.18.2.1 is VRRP's (see keepalived_conf); no IPv6 gateway.
+            addr(&d, "eth2", &format!("{}/24", cfg.dir_lan2_addr4(1)))?;
+            addr(&d, "eth2", "fd00:2::4/64")?;
+            addr(&d2, "eth2", &format!("{}/24", cfg.dir_lan2_addr4(2)))?;
+            addr(&d2, "eth2", "fd00:2::5/64")?;
+            route(&r, "198.18.2.0/24", "198.18.1.2")?;
+            route(&r, "fd00:2::/64", "fd00:1::2")?;
+        }
+    } else if cfg.server_lan() {
         addr(&d, "eth2", "198.18.2.1/24")?;
         addr(&d, "eth2", "fd00:2::1/64")?;
         if cfg.mode == Mode::Fullnat && cfg.balancer == Balancer::Rvs {
@@ -217,7 +244,11 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
             route(&ns, "default", "fd00:1::1")?;
         }
     }
-    for ns in [&r, &d] {
+    let mut routers = vec![&r, &d];
+    if cfg.directors == 2 {
+        routers.push(&d2);
+    }
+    for ns in routers {
         sysctl(ns, "net.ipv4.ip_forward", "1")?;
         sysctl(ns, "net.ipv6.conf.all.forwarding", "1")?;
     }
@@ -297,7 +328,86 @@ fn build(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
             fs::write(&f, cfg.nft_conf())?;
             sys::nsexec(&d, "nft", &["-f", &f.to_string_lossy()])?;
         }
+        Balancer::Rvs if cfg.directors == 2 => start_rvsd_pair(cfg, exes, dir)?,
         Balancer::Rvs => start_rvsd(cfg, exes, dir)?,
+    }
+    Ok(())
+}
+
+/// The control socket of director `node` (`dir`: rvsd.sock, `dir2`: rvsd-dir2.sock).
+pub fn rvsd_socket(dir: &Path, node: &str) -> PathBuf {
+    if node == "dir" {
+        dir.join("rvsd.sock")
+    } else {
+        dir.join(format!("rvsd-{node}.sock"))
+    }
+}
+
+/// Two directors: rvsd with keepalived.conf (VRRP + sync daemon) in each; waits until the
+/// VIP is up on the first (the VRRP master).
+fn start_rvsd_pair(cfg: &LabConfig, exes: &Exes, dir: &Path) -> Result<()> {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    for (n, node) in [(1u8, "dir"), (2, "dir2")] {
+        let conf = dir.join(format!("keepalived-{node}.conf"));
+        fs::write(&conf, cfg.keepalived_conf(n))?;
+        let sock = rvsd_socket(dir, node);
+        let log = dir.join(format!("rvsd-{node}.log"));
+        let mut args = vec![
+            "-f".to_string(),
+            s(&conf),
+            "--control".into(),
+            s(&sock),
+            "--xdp-mode".into(),
+            cfg.xdp_mode.clone(),
+            "--interface".into(),
+            "eth1".into(),
+        ];
+        if cfg.server_lan() {
+            args.extend(["--interface".into(), "eth2".into()]);
+        }
+        if !cfg.fastpath {
+            args.push("--no-fastpath".into());
+        }
+        let label = if node == "dir" {
+            "rvsd".to_string()
+        } else {
+            format!("rvsd-{node}")
+        };
+        let mut child = procs::spawn_in_ns(dir, &label, &cfg.ns(node), &exes.rvsd, &args, &log)?;
+        wait_for(&sock, Duration::from_secs(10), &mut child, &log)
+            .with_context(|| format!("rvsd's control socket in {node}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let vip = VIP4.to_string();
+    loop {
+        let out = sys::run(
+            "ip",
+            &["-n", &cfg.ns("dir"), "-4", "addr", "show", "dev", "eth1"],
+        )?;
+        // The VIP is up and the sync master follows (it logs connections from then on).
+        let daemons = sys::run(
+            &exes.rvs.to_string_lossy(),
+            &[
+                "ctl",
+                "--control",
+                &s(&rvsd_socket(dir, "dir")),
+                "--",
+                "-L",
+                "--daemon",
+            ],
+        )
+        .unwrap_or_default();
+        if out.contains(&format!("{vip}/32")) && daemons.starts_with("master sync daemon") {
+            break;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "VRRP instance {VRID_VIP} did not put {vip} on dir (and start the sync master \
+                 there) within 15 s; {}",
+                log_tail(&dir.join("rvsd-dir.log"))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
 }
@@ -600,6 +710,13 @@ pub fn describe(cfg: &LabConfig, exes: &Exes, ipv6_first: bool) -> String {
     s.push_str(&format!(
         "  {n}-client  eth0 198.18.0.2/24 fd00::2/64\n        |\n  {n}-router  eth0 198.18.0.1 fd00::1 · br1 198.18.1.1/24 fd00:1::1/64 · br2 (no address)\n        | br1\n  {n}-dir     eth1 198.18.1.2 fd00:1::2   VIP {VIP4} {VIP6}\n"
     ));
+    if cfg.directors == 2 {
+        s.push_str(&format!(
+            "  {n}-dir2    eth1 198.18.1.3 fd00:1::3   VRRP backup (vrid {VRID_VIP}); the VIP moves on failover\n\
+             \x20           (IPv4 only: VRRP {VIP4}{}, sync daemon on eth1 following VRRP)\n",
+            if cfg.server_lan() { " and gateway 198.18.2.1" } else { "" }
+        ));
+    }
     if cfg.server_lan() {
         s.push_str(&format!(
             "        | eth2 198.18.2.1 fd00:2::1 (br2){}\n",
@@ -659,6 +776,14 @@ pub fn describe(cfg: &LabConfig, exes: &Exes, ipv6_first: bool) -> String {
             state_dir(n).display()
         ));
     }
+    if cfg.directors == 2 {
+        s.push_str(&format!(
+            "  {rvs} ctl --control {}/rvsd-dir2.sock -- -Lnc      # the backup's synced connections\n\
+             \x20 {rvs} ctl --control {}/rvsd.sock -- -L --daemon\n",
+            state_dir(n).display(),
+            state_dir(n).display()
+        ));
+    }
     if cfg.balancer == Balancer::Nftables {
         s.push_str(&format!("  {rvs} lab exec {n} dir nft list ruleset\n"));
     }
@@ -677,7 +802,8 @@ mod tests {
         for ok in ["client", "router", "dir", "rs1", "rs12"] {
             assert!(is_node(ok), "{ok}");
         }
-        for bad in ["rs", "rsx", "x-client", "client2", ""] {
+        assert!(is_node("dir2"));
+        for bad in ["rs", "rsx", "x-client", "client2", "dir3", ""] {
             assert!(!is_node(bad), "{bad}");
         }
         assert_eq!(node_ns("rvslab", "director").unwrap(), "rvslab-dir");

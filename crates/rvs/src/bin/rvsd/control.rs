@@ -16,6 +16,7 @@ use rvs_dataplane::{Config, Dataplane};
 use rvs_xdp::XdpMode;
 
 use crate::health::Health;
+use crate::sync::{self, Shared};
 
 /// Lock the engine, recovering from a poisoned lock (a panic elsewhere must not wedge
 /// the control socket).
@@ -151,6 +152,7 @@ pub struct Server {
     engine: Arc<Mutex<Engine>>,
     plane: Plane,
     health: Arc<Health>,
+    sync: Shared,
 }
 
 impl Server {
@@ -161,6 +163,7 @@ impl Server {
         engine: Arc<Mutex<Engine>>,
         plane: Plane,
         health: Arc<Health>,
+        sync: Shared,
     ) -> anyhow::Result<Server> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -184,6 +187,7 @@ impl Server {
             engine,
             plane,
             health,
+            sync,
         })
     }
 
@@ -193,19 +197,23 @@ impl Server {
             tracing::error!("cannot clone the control listener");
             return;
         };
-        let (engine, plane, health) =
-            (self.engine.clone(), self.plane.clone(), self.health.clone());
+        let (engine, plane, health, sync) = (
+            self.engine.clone(),
+            self.plane.clone(),
+            self.health.clone(),
+            self.sync.clone(),
+        );
         std::thread::Builder::new()
             .name("rvsd-control".into())
             .spawn(move || {
                 for conn in listener.incoming() {
                     match conn {
                         Ok(stream) => {
-                            let (engine, plane, health) =
-                                (engine.clone(), plane.clone(), health.clone());
+                            let (engine, plane, health, sync) =
+                                (engine.clone(), plane.clone(), health.clone(), sync.clone());
                             let spawned = std::thread::Builder::new()
                                 .name("rvsd-client".into())
-                                .spawn(move || serve(stream, &engine, &plane, &health));
+                                .spawn(move || serve(stream, &engine, &plane, &health, &sync));
                             if let Err(e) = spawned {
                                 tracing::warn!("cannot start a control thread: {e}");
                             }
@@ -227,7 +235,13 @@ impl Server {
     }
 }
 
-fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, health: &Health) {
+fn serve(
+    mut stream: UnixStream,
+    engine: &Mutex<Engine>,
+    plane: &Plane,
+    health: &Health,
+    sync: &Shared,
+) {
     loop {
         let req: Request = match frame::read(&mut stream) {
             Ok(r) => r,
@@ -241,7 +255,7 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, health: 
                 return;
             }
         };
-        let reply = handle(&req, engine, plane, health);
+        let reply = handle(&req, engine, plane, health, sync);
         if let Err(e) = frame::write(&mut stream, &reply) {
             tracing::debug!("control reply: {e}");
             return;
@@ -250,16 +264,24 @@ fn serve(mut stream: UnixStream, engine: &Mutex<Engine>, plane: &Plane, health: 
 }
 
 /// Run one request.
-pub fn handle(req: &Request, engine: &Mutex<Engine>, plane: &Plane, health: &Health) -> Reply {
+pub fn handle(
+    req: &Request,
+    engine: &Mutex<Engine>,
+    plane: &Plane,
+    health: &Health,
+    sync: &Shared,
+) -> Reply {
     match req {
         Request::Ipvsadm { argv0, args, stdin } => {
             // Names are looked up outside the engine lock: parsing before, rendering after.
             let names = SystemNames::load();
             let plan = exec::plan(argv0, args, stdin.as_deref(), &names);
             let executed = {
+                // Lock order: engine, then the sync daemons.
                 let mut eng = lock(engine);
+                let mut daemons = sync::lock_daemons(sync);
                 let now = rvs_dataplane::now().max(eng.director.now());
-                exec::execute(&mut eng.director, plan, now)
+                exec::execute_with(&mut eng.director, plan, now, &mut *daemons)
             };
             let outcome = exec::finish(executed, &names);
             if outcome.changed {

@@ -8,6 +8,7 @@ mod control;
 mod health;
 mod rules;
 mod signals;
+mod sync;
 mod vips;
 mod vrrp;
 
@@ -183,8 +184,14 @@ fn run(mut args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     }
-    let server = match control::Server::bind(&socket, engine.clone(), plane.clone(), health.clone())
-    {
+    let sync_daemons: sync::Shared = Arc::new(Mutex::new(sync::Daemons::new(engine.clone())));
+    let server = match control::Server::bind(
+        &socket,
+        engine.clone(),
+        plane.clone(),
+        health.clone(),
+        sync_daemons.clone(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             plane.shutdown();
@@ -216,6 +223,9 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|r| config::lock_running(r).config().clone());
     let mut vrrp = vrrp::start(vrrp_cfg.as_ref());
+    let mut follower = vrrp_cfg
+        .as_ref()
+        .and_then(|c| sync::Follower::start(c, engine.clone(), sync_daemons.clone()));
     tracing::info!(control = %socket.display(), interfaces = ?args.interfaces, "rvsd running");
     server.spawn();
 
@@ -235,6 +245,14 @@ fn run(mut args: Args) -> anyhow::Result<()> {
                     config::reload(r, &engine, &plane, &health);
                     let cfg = config::lock_running(r).config().clone();
                     vrrp.reload(&cfg);
+                    if follower.as_ref().map(|f| &f.spec) != cfg.global.lvs_sync_daemon.as_ref() {
+                        if let Some(f) = follower.take() {
+                            f.stop();
+                            sync::stop_followed(&engine, &sync_daemons);
+                        }
+                        follower =
+                            sync::Follower::start(&cfg, engine.clone(), sync_daemons.clone());
+                    }
                 }
                 None => tracing::warn!("SIGHUP ignored: no -f configuration to reload"),
             },
@@ -246,11 +264,15 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!(signal = sig, "shutting down");
+    if let Some(f) = follower.take() {
+        f.stop();
+    }
     vrrp.shutdown();
     if let Some(h) = http {
         h.shutdown();
     }
     health.shutdown();
+    sync::lock_daemons(&sync_daemons).shutdown();
     plane.shutdown();
     vips.remove_all();
     server.remove_socket();
