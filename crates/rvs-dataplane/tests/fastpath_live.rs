@@ -9,12 +9,12 @@
 
 mod common;
 
-use common::gro_on;
+use common::{Netns, Proc, gro_on, privileged, sh, suffix};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rvs_core::command::{Command as Cmd, DestConfig, ServiceConfig};
 use rvs_core::dest::FwdMethod;
@@ -24,114 +24,6 @@ use rvs_core::stats::Counters;
 use rvs_core::{Director, Protocol, Settings, SplitMix64};
 use rvs_dataplane::{Config, Dataplane, DataplaneStats};
 use rvs_xdp::XdpMode;
-
-fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
-        panic!("{test} needs root and RVS_REQUIRE_PRIV=1");
-    }
-    println!("SKIP (needs root): {test}");
-    false
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace, deleted on drop (also on panic).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut v = vec!["ip", "-n", self.name.as_str()];
-        v.extend_from_slice(args);
-        sh(&v);
-    }
-
-    /// `ip netns exec <ns> python3 -c <code> <args>`, stdout piped.
-    fn python(&self, code: &str, args: &[&str]) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, "python3", "-c", code])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// A child process killed (by its pid) on drop.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
-        let mut child = self.0.take().unwrap();
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(status) = child.try_wait().unwrap() {
-                let out = child.wait_with_output().unwrap();
-                return (
-                    status.success(),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        (
-            false,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            format!("timeout; {}", String::from_utf8_lossy(&out.stderr)),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{:06x}",
-        (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
-    )
-}
 
 const VIP: &str = "198.18.0.100";
 const RIP: &str = "198.18.1.11";

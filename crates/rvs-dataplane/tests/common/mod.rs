@@ -1,6 +1,10 @@
 //! Shared by the live data-plane tests.
 
+#![allow(dead_code)]
+
 use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// GRO on for `eth0` in `ns`: a veth with GRO runs NAPI, which is what XDP_TX and
 /// redirects into its peer need (`ETHTOOL_SGRO` through `SIOCETHTOOL`).
@@ -42,4 +46,116 @@ pub fn gro_on(ns: &str) {
     })
     .join()
     .unwrap();
+}
+
+/// Root, or a loud skip (a failure with RVS_REQUIRE_PRIV=1).
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RVS_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test} needs root and RVS_REQUIRE_PRIV=1");
+    }
+    println!("SKIP (needs root): {test}");
+    false
+}
+
+/// Run a command that must succeed.
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace, deleted on drop (also on panic).
+pub struct Netns {
+    /// The namespace name.
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: String) -> Netns {
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.name.as_str()];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// `ip netns exec <ns> python3 -c <code> <args>`, stdout piped.
+    pub fn python(&self, code: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A child process killed (by its pid) on drop.
+pub struct Proc(pub Option<Child>);
+
+impl Proc {
+    pub fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
+        let mut child = self.0.take().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            false,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            format!("timeout; {}", String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A short random suffix for namespace names.
+pub fn suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{:06x}",
+        (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
+    )
 }
