@@ -6,188 +6,15 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+mod labkit;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+use labkit::{Lab, RVS, require};
 
-const RVS: &str = env!("CARGO_BIN_EXE_rvs");
-const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
 const VIP4: &str = "198.18.1.100";
 
-fn privileged(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var("RVS_REQUIRE_PRIV").as_deref() != Ok("1"),
-        "{what} needs root and RVS_REQUIRE_PRIV=1 forbids skipping"
-    );
-    eprintln!("SKIP (needs root): {what}");
-    false
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("spawn")
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A lab, taken down on drop (also when a test panics).
-struct Lab {
-    name: String,
-}
-
-impl Lab {
-    fn up(mode: &str, extra: &[&str]) -> Lab {
-        let name = format!(
-            "rvse{:06x}",
-            std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32) ^ rand_u32()
-        );
-        let name = name[..10.min(name.len())].to_string();
-        let lab = Lab { name };
-        ok(Command::new(RVS)
-            .args([
-                "lab", "up", "--mode", mode, "--name", &lab.name, "--rvsd", RVSD,
-            ])
-            .args(extra));
-        lab
-    }
-
-    fn ns(&self, node: &str) -> String {
-        format!("{}-{node}", self.name)
-    }
-
-    fn state(&self) -> PathBuf {
-        PathBuf::from(format!("/run/rvs/lab/{}", self.name))
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.state().join("rvsd.sock")
-    }
-
-    fn exec(&self, node: &str, args: &[&str]) -> Output {
-        run(Command::new("ip")
-            .args(["netns", "exec", &self.ns(node)])
-            .args(args))
-    }
-
-    /// `rvs lab client KIND TARGET --count N` from the client: answers per server.
-    fn tally(&self, kind: &str, target: &str, count: u32) -> BTreeMap<String, u64> {
-        let out = self.exec(
-            "client",
-            &[
-                RVS,
-                "lab",
-                "client",
-                kind,
-                target,
-                "--count",
-                &count.to_string(),
-            ],
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
-            .collect()
-    }
-
-    fn ctl(&self, args: &str) -> String {
-        ok(Command::new(RVS)
-            .args(["ctl", "--control"])
-            .arg(self.sock())
-            .arg("--")
-            .args(args.split_whitespace()))
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let out = ok(Command::new(RVS)
-            .args(["ctl", "--status", "--control"])
-            .arg(self.sock()));
-        serde_json::from_str(&out).expect("status JSON")
-    }
-
-    /// A counter of an interface inside a node.
-    fn counter(&self, node: &str, ifname: &str, which: &str) -> u64 {
-        let text = ok(Command::new("ip")
-            .args(["netns", "exec", &self.ns(node), "cat"])
-            .arg(format!("/sys/class/net/{ifname}/statistics/{which}")));
-        text.trim().parse().expect("counter")
-    }
-
-    fn rvsd_pid(&self) -> i32 {
-        let text =
-            std::fs::read_to_string(self.state().join("pids/rvsd.pid")).expect("rvsd pid file");
-        text.split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("pid")
-    }
-
-    fn xdp_attached(&self) -> bool {
-        self.xdp_on("eth1")
-    }
-
-    fn xdp_on(&self, ifname: &str) -> bool {
-        let out =
-            ok(Command::new("ip").args(["-n", &self.ns("dir"), "-d", "link", "show", ifname]));
-        out.contains("prog/xdp") || out.contains(" xdp")
-    }
-
-    /// SIGTERM the lab's rvsd and wait until it is gone (10 s at most).
-    fn stop_rvsd(&self) {
-        kill_and_wait(self.rvsd_pid(), "TERM", Duration::from_secs(10));
-    }
-}
-
-/// Send `sig` to `pid` (not our child) and wait until it has exited (gone, or a zombie
-/// its parent has not reaped yet), `limit` at most.
-fn kill_and_wait(pid: i32, sig: &str, limit: Duration) {
-    ok(Command::new("kill").args([format!("-{sig}"), pid.to_string()]));
-    let t0 = Instant::now();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z")
-    {
-        assert!(t0.elapsed() < limit, "rvsd survived SIG{sig}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(RVS)
-            .args(["lab", "down", "--name", &self.name])
-            .output();
-    }
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    u32::from_ne_bytes(b)
-}
-
-/// Serve 8 MiB to one connection on :5001, paced over about 3 s (128 chunks of 64 KiB,
-/// 25 ms apart) so the fast path (installed at the first sync after the handshake, 200 ms
-/// at most) carries most of it.
 const SERVER: &str = r#"
 import socket, time
 s = socket.socket()
@@ -326,13 +153,6 @@ fn dr_download_goes_through_the_fast_path_with_exact_stats() {
 #[test]
 fn nat_download_goes_through_the_fast_path_with_exact_stats() {
     download("nat", "198.18.2.11");
-}
-
-fn require(what: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-    if !privileged(what) {
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// `rvs lab up --pin`: rvsd restarts (SIGTERM, then the same command line) in the middle
