@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use labkit::{Lab, RVS, kill_and_wait, ok, require};
+use labkit::{Lab, kill_and_wait, ok, require};
 
 const VIP4: &str = "198.18.1.100";
 const VIP6: &str = "fd00:1::100";
@@ -147,40 +147,9 @@ fn dr_all_families_and_protocols_then_crash_restart_and_clean_exit() {
     // SIGKILL rvsd: the kernel drops its XDP link; a new rvsd with the same command line
     // takes the interface (and the stale control socket) over and serves again.
     let pid = lab.rvsd_pid();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-    let argv: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let argv = lab.rvsd_argv();
     kill_and_wait(pid, "KILL", Duration::from_secs(5));
-    let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("dir")])
-        .args(&argv)
-        .stderr(log)
-        .spawn()
-        .expect("restart rvsd");
-    let t0 = Instant::now();
-    loop {
-        let out = Command::new(RVS)
-            .args(["ctl", "--control"])
-            .arg(lab.sock())
-            .args(["--", "-Ln"])
-            .output();
-        if out.map(|o| o.status.success()).unwrap_or(false) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "restarted rvsd does not answer"
-        );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "restarted rvsd exited"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = lab.start_rvsd(&argv, "rvsd-restart.log");
     assert!(lab.xdp_attached());
     let t = lab.tally("http", VIP4, 30);
     assert_spread(&t, 30, "after restart");

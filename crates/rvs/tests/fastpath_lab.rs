@@ -11,7 +11,7 @@ mod labkit;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use labkit::{Lab, RVS, require};
+use labkit::{Lab, require};
 
 const VIP4: &str = "198.18.1.100";
 
@@ -208,43 +208,11 @@ fn dr_download_survives_an_rvsd_restart_with_pinned_maps() {
     let fast_before = lab.status()["dataplane"]["classifier"]["fastpath"]
         .as_u64()
         .expect("fastpath");
-    let pid = lab.rvsd_pid();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-    let argv: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let argv = lab.rvsd_argv();
     lab.stop_rvsd();
     assert!(lab.xdp_attached(), "the pinned program stays attached");
     std::thread::sleep(Duration::from_millis(300));
-    let log = std::fs::File::create(lab.state().join("rvsd-restart.log")).expect("log");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("dir")])
-        .args(&argv)
-        .stderr(log)
-        .spawn()
-        .expect("restart rvsd");
-    let t0 = Instant::now();
-    loop {
-        let out = Command::new(RVS)
-            .args(["ctl", "--control"])
-            .arg(lab.sock())
-            .args(["--", "-Ln"])
-            .output();
-        if out.map(|o| o.status.success()).unwrap_or(false) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "restarted rvsd does not answer"
-        );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "restarted rvsd exited"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = lab.start_rvsd(&argv, "rvsd-restart.log");
     std::thread::sleep(Duration::from_millis(500));
     let st = lab.status();
     eprintln!("CONNS after restart:\n{}", lab.ctl("-Lnc"));

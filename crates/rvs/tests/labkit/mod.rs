@@ -154,31 +154,27 @@ impl Lab {
         out.contains("prog/xdp") || out.contains(" xdp")
     }
 
-    /// Replace the lab's rvsd (started with `--rules`) by one running `-f` on a
-    /// keepalived.conf with `conf` as its text (written to the lab's state directory), its
-    /// log in `<state>/<log>`; returns once it answers rvsadm (10 s at most).
-    pub fn restart_with_conf(&self, conf: &str, log: &str) -> (Child, PathBuf) {
+    /// The running rvsd's command line (from /proc).
+    pub fn rvsd_argv(&self) -> Vec<String> {
         let pid = self.rvsd_pid();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-        let mut argv: Vec<String> = cmdline
+        cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let path = self.state().join("keepalived.conf");
-        std::fs::write(&path, conf).expect("write conf");
-        let at = argv.iter().position(|a| a == "--rules").expect("--rules");
-        argv[at] = "-f".into();
-        argv[at + 1] = path.display().to_string();
-        self.stop_rvsd();
-        let log_path = self.state().join(log);
-        let file = std::fs::File::create(&log_path).expect("log");
+            .collect()
+    }
+
+    /// Start rvsd as `argv` in the director's namespace, its stderr in `<state>/<log>`;
+    /// returns once it answers rvsadm (10 s at most).
+    pub fn start_rvsd(&self, argv: &[String], log: &str) -> Child {
+        let file = std::fs::File::create(self.state().join(log)).expect("log");
         let mut rvsd = Command::new("ip")
             .args(["netns", "exec", &self.ns("dir")])
-            .args(&argv)
+            .args(argv)
             .stderr(file)
             .spawn()
-            .expect("start rvsd -f");
+            .expect("start rvsd");
         let t0 = Instant::now();
         while Command::new(RVSADM)
             .env("RVS_SOCKET", self.sock())
@@ -189,12 +185,26 @@ impl Lab {
         {
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
-                "rvsd -f does not answer"
+                "rvsd does not answer"
             );
-            assert!(rvsd.try_wait().expect("wait").is_none(), "rvsd -f exited");
+            assert!(rvsd.try_wait().expect("wait").is_none(), "rvsd exited");
             std::thread::sleep(Duration::from_millis(50));
         }
-        (rvsd, path)
+        rvsd
+    }
+
+    /// Replace the lab's rvsd (started with `--rules`) by one running `-f` on a
+    /// keepalived.conf with `conf` as its text (written to the lab's state directory), its
+    /// log in `<state>/<log>`; returns once it answers rvsadm (10 s at most).
+    pub fn restart_with_conf(&self, conf: &str, log: &str) -> (Child, PathBuf) {
+        let mut argv = self.rvsd_argv();
+        let path = self.state().join("keepalived.conf");
+        std::fs::write(&path, conf).expect("write conf");
+        let at = argv.iter().position(|a| a == "--rules").expect("--rules");
+        argv[at] = "-f".into();
+        argv[at + 1] = path.display().to_string();
+        self.stop_rvsd();
+        (self.start_rvsd(&argv, log), path)
     }
 
     /// `rvsadm ARGS` against the lab's rvsd; its standard output (it must succeed).
