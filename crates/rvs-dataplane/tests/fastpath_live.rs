@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Netns, Proc, gro_on, privileged, sh, suffix};
+use common::{Netns, Proc, RIP, VIP, gro_on, privileged, sh, suffix, topology};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::mpsc;
@@ -25,8 +25,6 @@ use rvs_core::{Director, Protocol, Settings, SplitMix64};
 use rvs_dataplane::{Config, Dataplane, DataplaneStats};
 use rvs_xdp::XdpMode;
 
-const VIP: &str = "198.18.0.100";
-const RIP: &str = "198.18.1.11";
 const N: usize = 400;
 
 fn engine() -> Engine {
@@ -103,29 +101,9 @@ fn pass_program(ns: &str) {
     .unwrap();
 }
 
-/// Three namespaces joined by veths, NAPI on the peers, as described at the top.
-fn topology() -> (Netns, Netns, Netns) {
-    let sfx = suffix();
-    let c = Netns::new(format!("rvsf{sfx}c"));
-    let d = Netns::new(format!("rvsf{sfx}d"));
-    let s = Netns::new(format!("rvsf{sfx}s"));
-    c.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
-    ]);
-    s.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
-    ]);
-    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
-    c.ip(&["link", "set", "eth0", "up"]);
-    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
-    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
-    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
-    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
-    d.ip(&["link", "set", "ext", "up"]);
-    d.ip(&["link", "set", "int", "up"]);
-    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
-    s.ip(&["link", "set", "eth0", "up"]);
-    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+/// The common topology with NAPI on the peers, as described at the top.
+fn napi_topology() -> (Netns, Netns, Netns) {
+    let (c, d, s) = topology("rvsf");
     pass_program(&c.name);
     gro_on(&s.name);
     (c, d, s)
@@ -160,7 +138,7 @@ fn a_stream_keeps_flowing_across_a_restart_with_pinned_maps() {
         return;
     }
     const M: usize = 600;
-    let (c, d, s) = topology();
+    let (c, d, s) = napi_topology();
     let fs = Bpffs::new();
     let pin = fs.0.join("rvs").join("test");
     let first = Arc::new(Mutex::new(engine()));
@@ -237,29 +215,7 @@ fn a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact() {
     if !privileged("a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact") {
         return;
     }
-    let sfx = suffix();
-    let c = Netns::new(format!("rvsf{sfx}c"));
-    let d = Netns::new(format!("rvsf{sfx}d"));
-    let s = Netns::new(format!("rvsf{sfx}s"));
-    c.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
-    ]);
-    s.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
-    ]);
-    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
-    c.ip(&["link", "set", "eth0", "up"]);
-    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
-    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
-    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
-    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
-    d.ip(&["link", "set", "ext", "up"]);
-    d.ip(&["link", "set", "int", "up"]);
-    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
-    s.ip(&["link", "set", "eth0", "up"]);
-    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
-    pass_program(&c.name);
-    gro_on(&s.name);
+    let (c, d, s) = napi_topology();
 
     let engine = Arc::new(Mutex::new(engine()));
     let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);

@@ -159,3 +159,36 @@ pub fn suffix() -> String {
         (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
     )
 }
+
+/// The VIP on the director's `ext`.
+pub const VIP: &str = "198.18.0.100";
+/// The real server's address.
+pub const RIP: &str = "198.18.1.11";
+
+/// client `eth0` 198.18.0.2 — director `ext` 198.18.0.1 (+ VIP) ; director `int`
+/// 198.18.1.1 — server `eth0` RIP, namespaces `<prefix><suffix>{c,d,s}`. The callers give
+/// the veth peers NAPI as their test needs (the XDP fast path redirects into them).
+pub fn topology(prefix: &str) -> (Netns, Netns, Netns) {
+    let sfx = suffix();
+    let c = Netns::new(format!("{prefix}{sfx}c"));
+    let d = Netns::new(format!("{prefix}{sfx}d"));
+    let s = Netns::new(format!("{prefix}{sfx}s"));
+    c.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "ext", "netns", &d.name,
+    ]);
+    s.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "int", "netns", &d.name,
+    ]);
+    c.ip(&["addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    c.ip(&["link", "set", "eth0", "up"]);
+    c.ip(&["route", "add", "default", "via", "198.18.0.1"]);
+    d.ip(&["addr", "add", "198.18.0.1/24", "dev", "ext"]);
+    d.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "ext"]);
+    d.ip(&["addr", "add", "198.18.1.1/24", "dev", "int"]);
+    d.ip(&["link", "set", "ext", "up"]);
+    d.ip(&["link", "set", "int", "up"]);
+    s.ip(&["addr", "add", &format!("{RIP}/24"), "dev", "eth0"]);
+    s.ip(&["link", "set", "eth0", "up"]);
+    s.ip(&["route", "add", "default", "via", "198.18.1.1"]);
+    (c, d, s)
+}
