@@ -126,6 +126,13 @@ pub struct Director {
     sync_events: Vec<(ConnId, u32)>,
     /// Events dropped because the log was full.
     sync_events_dropped: u64,
+    /// Connections created, changed in state or deleted since the last
+    /// [`Director::take_conn_changes`] (`None`: nobody watches; see `director_watch.rs`).
+    conn_watch: Option<Vec<ConnId>>,
+    /// Changes not logged because the log was full.
+    conn_watch_lost: bool,
+    /// Bumped by every command applied (see [`Director::config_generation`]).
+    config_gen: u64,
 }
 
 impl std::fmt::Debug for Director {
@@ -157,6 +164,9 @@ impl Director {
             sync_filter: None,
             sync_events: Vec::new(),
             sync_events_dropped: 0,
+            conn_watch: None,
+            conn_watch_lost: false,
+            config_gen: 0,
         }
     }
 
@@ -170,6 +180,7 @@ impl Director {
     /// Apply one command (ipvsadm semantics) at time `now`.
     pub fn apply(&mut self, cmd: &Command, now: Time) -> Result<(), OpError> {
         self.advance(now);
+        self.config_gen += 1;
         let s = &self.settings;
         match cmd {
             Command::AddService(cfg) => self.table.add_service(cfg, s).map(drop),
@@ -374,8 +385,11 @@ impl Director {
         let Some(c) = self.conns.remove(id) else {
             return;
         };
-        if !c.is_template() && fwd_of(c.flags) == FwdMethod::FullNat {
-            self.released.push(id);
+        if !c.is_template() {
+            self.note_conn(id);
+            if fwd_of(c.flags) == FwdMethod::FullNat {
+                self.released.push(id);
+            }
         }
         if let Some(ct) = c.control {
             let mut drop_ct = false;
@@ -606,12 +620,16 @@ impl Director {
             n_control: 0,
             timeout,
             expires: now,
-            fwmark: 0,
+            fwmark: match key {
+                ServiceKey::Fwmark { mark, .. } => *mark,
+                ServiceKey::Addr { .. } => 0,
+            },
             in_pkts: 0,
         };
         let id = self.conns.insert_unarmed(c);
         self.bind_dest(dest, false, !active);
         self.conns.set_expires(id, now + Dur(u64::from(timeout)));
+        self.note_conn(id);
         Some(id)
     }
 
@@ -801,6 +819,9 @@ impl Director {
         c.timeout = timeout;
         let (dest, control) = (c.dest, c.control);
         self.conns.set_expires(id, now + Dur(u64::from(timeout)));
+        if next != old_state {
+            self.note_conn(id);
+        }
         if let (Some(d), Some(to_active)) = (dest, moved)
             && let Some(dest) = self.table.dest_mut(d)
         {
@@ -1016,6 +1037,7 @@ impl Director {
         };
         // Armed by the state transition that follows at once.
         let id = self.conns.insert_unarmed(c);
+        self.note_conn(id);
         self.bind_dest(dest, false, true);
         if let Some(ct) = template {
             // The template is used: it controls one more conn and its timer restarts.
@@ -1087,6 +1109,11 @@ pub use sync::{MAX_SYNC_EVENTS, SYNC_REARM, SYNC_REFRESH, SyncFilter, SyncOutcom
 
 #[path = "director_sync.rs"]
 mod sync;
+
+pub use watch::MAX_CONN_CHANGES;
+
+#[path = "director_watch.rs"]
+mod watch;
 
 #[cfg(test)]
 #[path = "director_tests.rs"]

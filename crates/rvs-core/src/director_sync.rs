@@ -246,6 +246,9 @@ impl Director {
             return outcome;
         };
         self.conns.set_expires(id, now + Dur(u64::from(timeout)));
+        if !template {
+            self.note_conn(id);
+        }
         outcome
     }
 

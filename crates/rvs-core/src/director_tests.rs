@@ -1117,3 +1117,60 @@ fn adopted_connections_behave_like_established_ones() {
     t.at(901.5);
     assert!(t.d.conns.get(id).is_none());
 }
+
+#[test]
+fn the_conn_watch_logs_creation_state_changes_and_deletion_only() {
+    let mut t = T::new();
+    let k = tcp_key(80);
+    t.svc(k, "rr", Some(300));
+    let g0 = t.d.config_generation();
+    t.dest(k, 11, 80, FwdMethod::Route, 1);
+    assert!(
+        t.d.config_generation() > g0,
+        "a command moves the generation"
+    );
+    let mut out = vec![];
+    // Off: nothing is logged.
+    t.syn(1, 40000, 80);
+    assert!(!t.d.take_conn_changes(&mut out));
+    assert!(out.is_empty());
+    t.d.watch_conns(true);
+    t.syn(2, 40000, 80);
+    let id =
+        t.d.conns
+            .lookup_in(6, &client(2), 40000, &ip(VIP), 80)
+            .expect("conn");
+    t.d.take_conn_changes(&mut out);
+    // Created, then SYN_RECV: the template is not logged.
+    assert!(!out.is_empty() && out.iter().all(|c| *c == id), "{out:?}");
+    t.ack(2, 40000, 80);
+    t.d.take_conn_changes(&mut out);
+    assert_eq!(out, vec![id], "ESTABLISHED");
+    // Data in the same state: nothing.
+    for _ in 0..5 {
+        t.ack(2, 40000, 80);
+    }
+    t.d.take_conn_changes(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+    t.pkt(
+        (client(2), 40000),
+        (ip(VIP), 80),
+        Segment::Tcp(TcpFlags::FIN_ACK),
+    );
+    t.d.take_conn_changes(&mut out);
+    assert_eq!(out, vec![id], "FIN_WAIT");
+    // Expiry deletes it (the handle no longer resolves).
+    t.at(1000.0);
+    t.d.take_conn_changes(&mut out);
+    assert!(out.contains(&id), "{out:?}");
+    assert!(t.d.conns.get(id).is_none());
+    // Slices of the table by slot.
+    t.syn(3, 40000, 80);
+    let found: Vec<_> = (0..t.d.conns.slots())
+        .filter_map(|i| t.d.conns.at_slot(i).map(|(id, _)| id))
+        .collect();
+    assert_eq!(found.len(), t.d.conns.len());
+    t.d.watch_conns(false);
+    t.syn(4, 40000, 80);
+    assert!(!t.d.take_conn_changes(&mut out) && out.is_empty());
+}

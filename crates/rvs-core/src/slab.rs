@@ -185,6 +185,11 @@ impl<T> Slab<T> {
             .filter_map(|(i, s)| s.val.as_mut().map(|v| (Id::new(i as u32, s.gen_), v)))
     }
 
+    /// Number of slots (live or free): every index below it may hold a value.
+    pub fn slot_count(&self) -> u32 {
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+    }
+
     /// Number of live values.
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()

@@ -9,14 +9,27 @@ impl Classifier {
     /// Install (or replace) the action of a flow. Its `last_seen` is kept when the flow
     /// was there already, so an update does not look like traffic.
     pub fn set_flow(&mut self, key: &FlowKey, flow: &Flow) -> Result<(), XdpError> {
+        self.put_flow(key, flow, true).map(drop)
+    }
+
+    /// Install (or replace) the action of a flow in one map update when `keep_seen` is
+    /// false (`flow.last_seen` is written as given: for keys known to be new), else as
+    /// [`Classifier::set_flow`]. Returns the `last_seen` written.
+    pub fn put_flow(
+        &mut self,
+        key: &FlowKey,
+        flow: &Flow,
+        keep_seen: bool,
+    ) -> Result<u64, XdpError> {
         if flow.slot >= FLOW_SLOTS {
             return Err(XdpError::BadSlot(flow.slot));
         }
         let mut f = *flow;
-        if let Ok(old) = self.flows.get(key, 0) {
+        if keep_seen && let Ok(old) = self.flows.get(key, 0) {
             f.last_seen = old.last_seen;
         }
-        self.flows.insert(key, f, 0).map_err(map_err("rvs_flows"))
+        self.flows.insert(key, f, 0).map_err(map_err("rvs_flows"))?;
+        Ok(f.last_seen)
     }
 
     /// Remove a flow; `false` when it was not there.

@@ -204,7 +204,7 @@ impl FlowKey {
 /// `struct rvs_flow`: the action of one flow key (see `bpf/rvs_common.h`). Build it with
 /// `rvs-dataplane`'s fast-path builder, which takes every parameter from the engine.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Flow {
     /// [`ops`] bits.
     pub ops: u8,

@@ -160,13 +160,24 @@ fn nat_download_goes_through_the_fast_path_with_exact_stats() {
 /// new rvsd takes the links over, adopts the connection, and the download completes.
 #[test]
 fn dr_download_survives_an_rvsd_restart_with_pinned_maps() {
-    let Some(_g) = require("fast path lab restart") else {
+    restart("dr", "198.18.1.11", "-g");
+}
+
+/// The same through FULLNAT: the adopted connection claims its local address and port
+/// again, so the real server's replies still find it.
+#[test]
+fn fullnat_download_survives_an_rvsd_restart_with_pinned_maps() {
+    restart("fullnat", "198.18.2.11", "--fullnat");
+}
+
+fn restart(method: &str, rip: &str, flag: &str) {
+    let Some(_g) = require(&format!("fast path lab restart {method}")) else {
         return;
     };
-    let lab = Lab::up("dr", &["--pin"]);
+    let lab = Lab::up(method, &["--pin"]);
     let rules = [
         format!("-A -t {VIP4}:5001 -s rr"),
-        format!("-a -t {VIP4}:5001 -r 198.18.1.11:5001 -g -w 1"),
+        format!("-a -t {VIP4}:5001 -r {rip}:5001 {flag} -w 1"),
     ];
     for r in &rules {
         lab.ctl(r);
@@ -232,6 +243,11 @@ fn dr_download_survives_an_rvsd_restart_with_pinned_maps() {
     assert!(got.contains(&format!("bytes {}", 8 << 20)), "{report}");
     // The new rvsd adopted the connection and the pinned counters went on.
     assert!(st["connections"].as_u64().unwrap_or(0) >= 1, "{report}");
+    let log = std::fs::read_to_string(lab.state().join("rvsd-restart.log")).unwrap_or_default();
+    assert!(
+        log.contains("fast-path flows of a previous run") && !log.contains("adopted=0"),
+        "{report}"
+    );
     let fast_end = end["dataplane"]["classifier"]["fastpath"]
         .as_u64()
         .expect("fastpath");

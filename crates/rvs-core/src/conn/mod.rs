@@ -226,6 +226,11 @@ impl ConnTable {
         self.conns.get_mut(id)
     }
 
+    /// The slab behind the table.
+    pub(crate) fn slab(&self) -> &Slab<Conn> {
+        &self.conns
+    }
+
     /// Every entry with its handle, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
         self.conns.iter()
