@@ -10,6 +10,7 @@ const PROGRAMS: &[(&str, &str, &[&str])] = &[
     ("rvs_xdp", "rvs_xdp", &[]),
     ("rvs_xdp", "rvs_xdp_percpu", &["-DRVS_FLOWS_PERCPU"]),
     ("rvs_decap", "rvs_decap", &[]),
+    ("rvs_bench", "rvs_bench", &[]),
 ];
 
 fn find_clang() -> Option<String> {

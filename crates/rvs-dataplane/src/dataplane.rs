@@ -419,6 +419,9 @@ impl EngineHook for FastHook {
         if r.errors > 0 {
             tracing::debug!(?r, "fast-path sync");
         }
+        for (iface, addr) in self.sync.take_unresolved() {
+            self.neigh.resolve(iface, addr);
+        }
         self.flows.store(self.sync.len() as u64, Ordering::Relaxed);
     }
 

@@ -50,9 +50,9 @@ pub enum NotFast {
     /// No route towards the real server or the client.
     #[error("no route")]
     NoRoute,
-    /// The next hop's MAC is unknown (yet).
-    #[error("next hop unresolved")]
-    Unresolved,
+    /// The next hop's MAC is unknown (yet): the interface and address to resolve.
+    #[error("next hop {1} unresolved")]
+    Unresolved(IfaceId, IpAddr),
     /// The egress interface has no ifindex (not served by the data plane).
     #[error("egress interface not served")]
     NoIfindex,
@@ -162,7 +162,7 @@ pub fn entries(
         f.smac = iface.mac;
         f.dmac = neigh
             .mac(hop.iface, &hop.next_hop)
-            .ok_or(NotFast::Unresolved)?;
+            .ok_or(NotFast::Unresolved(hop.iface, hop.next_hop))?;
         f.egress = ifindex(hop.iface).ok_or(NotFast::NoIfindex)?;
         Ok(f)
     };
@@ -400,7 +400,11 @@ mod tests {
         assert_eq!(v[0].flow.new_dst[..4], [198, 18, 1, 11]);
         assert_eq!(u16::from_be(v[0].flow.new_dport_be), 8080);
         let none = rvs_core::engine::StaticNeighbours::default();
-        assert_eq!(entries(&e, id, &none, &idx, 0), Err(NotFast::Unresolved));
+        assert_eq!(
+            entries(&e, id, &none, &idx, 0),
+            Err(NotFast::Unresolved(lab::INT, ip("198.18.1.11"))),
+            "the hop to resolve"
+        );
         assert_eq!(
             entries(&e, id, &LabNeighbours, &|_| None, 0),
             Err(NotFast::NoIfindex)

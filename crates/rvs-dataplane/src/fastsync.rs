@@ -50,6 +50,8 @@ pub const RESCAN_PER_PASS: u32 = 32_768;
 pub const CHECKS_PER_PASS: usize = 20_000;
 /// Connections waiting for a neighbour's MAC or a FULLNAT allocation, retried each pass.
 const MAX_RETRY: usize = 65_536;
+/// Next hops to resolve kept between two [`FastSync::take_unresolved`].
+const MAX_UNRESOLVED: usize = 256;
 
 /// The map operations the sync needs (the classifier, or a fake in tests).
 pub trait FlowTable {
@@ -170,6 +172,8 @@ pub struct FastSync {
     limit: usize,
     /// A full map was logged (once until it has room again).
     full_logged: bool,
+    /// Next hops whose MAC an entry waits for (see [`FastSync::take_unresolved`]).
+    unresolved: Vec<(IfaceId, std::net::IpAddr)>,
 }
 
 fn minus(a: &FlowStats, b: &FlowStats) -> FlowStats {
@@ -378,7 +382,15 @@ impl FastSync {
             Ok(w) => w,
             Err(e) => {
                 self.uninstall(&mut *cx.table, id, r);
-                if matches!(e, NotFast::Unresolved | NotFast::NoAllocation)
+                if let NotFast::Unresolved(iface, addr) = e
+                    && !self.unresolved.contains(&(iface, addr))
+                    && self.unresolved.len() < MAX_UNRESOLVED
+                {
+                    // A one-way flow (no reply ever sent through the worker) would never
+                    // get its reverse hop resolved otherwise.
+                    self.unresolved.push((iface, addr));
+                }
+                if matches!(e, NotFast::Unresolved(..) | NotFast::NoAllocation)
                     && self.retry.len() < MAX_RETRY
                 {
                     self.retry.push(id);
@@ -675,6 +687,12 @@ impl FastSync {
         let mut r = SyncReport::default();
         self.uninstall(table, id, &mut r);
         r.removed as usize + r.errors as usize
+    }
+
+    /// The next hops whose MAC entries waited for in the last passes: the caller starts
+    /// resolving them (the sync itself never sends).
+    pub fn take_unresolved(&mut self) -> Vec<(IfaceId, std::net::IpAddr)> {
+        std::mem::take(&mut self.unresolved)
     }
 
     /// Remove every installed entry (the data plane stops serving the fast path).
@@ -1094,6 +1112,26 @@ mod tests {
         let c = e2.director.conns.iter().next().unwrap().1;
         assert_eq!(c.fwmark, 7);
         assert_eq!(s2.len(), 2);
+    }
+
+    #[test]
+    fn an_unresolved_hop_is_reported_and_the_flow_installed_once_it_resolves() {
+        let mut e = lab::engine();
+        cmd(&mut e, "svc");
+        cmd(&mut e, "dest");
+        udp(&mut e, 1000);
+        let mut fake = Fake::default();
+        let mut s = FastSync::new(true);
+        // No MAC known: a one-way flow whose reverse hop nobody resolves.
+        let none = rvs_core::engine::StaticNeighbours::default();
+        s.sync(&mut e, &mut fake, &none, &idx, Time(1000));
+        assert!(s.is_empty());
+        let hops = s.take_unresolved();
+        assert!(!hops.is_empty(), "the hop is reported for resolution");
+        assert!(s.take_unresolved().is_empty());
+        // Resolved: the retry installs it at the next pass.
+        let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1200));
+        assert_eq!((r.installed, s.len()), (2, 2));
     }
 
     #[test]

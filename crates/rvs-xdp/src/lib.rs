@@ -6,11 +6,14 @@
 //!   to the kernel.
 //! - [`decap`]: the TUN real server's decapsulator (`bpf/rvs_decap.c`), which stays
 //!   attached after the process that attached it exits.
+//! - [`bench`]: the live benchmark's XDP traffic generator and counting sink
+//!   (`bpf/rvs_bench.c`).
 //!
 //! docs/xdp.md describes the rules, the maps and the counters.
 
 #![warn(missing_docs)]
 
+pub mod bench;
 mod classes;
 mod classifier;
 pub mod decap;
@@ -38,6 +41,10 @@ pub(crate) static RVS_XDP_OBJ: &[u8] =
 #[doc(hidden)]
 pub static RVS_XDP_PERCPU_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_xdp_percpu.o"));
+
+/// The compiled benchmark generator and sink (`bpf/rvs_bench.c`).
+pub(crate) static RVS_BENCH_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/rvs_bench.o"));
 
 /// The compiled decapsulator object (`bpf/rvs_decap.c`).
 pub(crate) static RVS_DECAP_OBJ: &[u8] =

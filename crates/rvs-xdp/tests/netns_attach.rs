@@ -278,3 +278,53 @@ fn register_xsk_rejects_a_socket_that_is_not_af_xdp() {
     assert!(c.register_xsk(1, 0, udp.as_raw_fd()).is_err());
     assert!(!c.unregister_xsk(1, 0).unwrap(), "nothing was registered");
 }
+
+/// A 60-byte UDP/IPv4 frame to port 9000 without a UDP checksum.
+fn bench_frame() -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([198, 18, 20, 2], [198, 18, 20, 100], 64)
+        .udp(10_000, 9000)
+        .write(&mut f, &[b'x'; 18])
+        .unwrap();
+    f[40..42].copy_from_slice(&[0, 0]);
+    f
+}
+
+#[test]
+fn the_bench_generator_reaches_the_sink_directly_and_through_the_wire() {
+    if !privileged("bench generator and sink") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.ip(&["link", "add", "vc", "type", "veth", "peer", "name", "vd"]);
+    ns.ip(&["link", "set", "vc", "up"]);
+    ns.ip(&["link", "set", "vd", "up"]);
+    let (direct, wired, other) = ns.run(|| {
+        use rvs_xdp::bench::{Generator, Sink, Wire};
+        let f = bench_frame();
+        // va → vb: every frame the generator sends is counted once.
+        let sink = Sink::attach("vb", 9000).unwrap();
+        let mut g = Generator::new("va", &f, 10_000, 8).unwrap();
+        g.send(&f, 10_000).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let direct = sink.count().unwrap();
+        drop(sink);
+        // va → vb (wire) → vc → vd.
+        let sink = Sink::attach("vd", 9000).unwrap();
+        let _w = Wire::attach("vb", "vc", [2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]).unwrap();
+        g.send(&f, 5_000).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let wired = sink.count().unwrap();
+        // Another port is not counted.
+        let mut f2 = f.clone();
+        f2[36..38].copy_from_slice(&9001u16.to_be_bytes());
+        let mut g2 = Generator::new("va", &f2, 10_000, 8).unwrap();
+        g2.send(&f2, 100).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (direct, wired, sink.count().unwrap())
+    });
+    assert_eq!(direct, (10_000, 600_000), "(packets, bytes) at the sink");
+    assert_eq!(wired, (5_000, 300_000));
+    assert_eq!(other, wired, "UDP to another port passes uncounted");
+}

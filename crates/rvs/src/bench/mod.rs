@@ -4,11 +4,13 @@
 
 pub mod chart;
 pub mod latency;
+pub mod pps;
 pub mod probe;
 pub mod report;
 pub mod run;
 pub mod system;
 pub mod udpconns;
+pub mod xdpgen;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,15 @@ enum Tool {
     /// Raw sender of UDP datagrams from many source tuples (prints the count sent).
     #[command(hide = true)]
     UdpConns(udpconns::UdpConnsArgs),
+    /// XDP traffic generator (BPF_PROG_RUN live frames; prints `sent N pps P`).
+    #[command(hide = true)]
+    XdpGen(xdpgen::XdpGenArgs),
+    /// XDP wire: redirects every IP frame from --dev to --out-dev (until killed).
+    #[command(hide = true)]
+    XdpWire(xdpgen::XdpWireArgs),
+    /// XDP counting sink (rewrites --out every 50 ms until killed).
+    #[command(hide = true)]
+    XdpSink(xdpgen::XdpSinkArgs),
 }
 
 /// Options of a benchmark run.
@@ -96,6 +107,12 @@ pub fn main(a: &BenchArgs) -> ExitCode {
             println!("sent {n}");
             true
         }),
+        Some(Tool::XdpGen(g)) => xdpgen::gen_main(g).map(|(n, pps)| {
+            println!("sent {n} pps {pps:.0}");
+            true
+        }),
+        Some(Tool::XdpSink(k)) => xdpgen::sink_main(k).map(|()| true),
+        Some(Tool::XdpWire(w)) => xdpgen::wire_main(w).map(|()| true),
         None => bench(&a.run),
     };
     match r {

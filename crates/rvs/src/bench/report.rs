@@ -80,11 +80,26 @@ pub const DIR_REQ: Metric = Metric {
     higher_better: false,
 };
 
+/// UDP packets/s from the XDP generator through the director to the XDP sink, one core
+/// (`pps.rs`).
+pub const XDP_PPS: Metric = Metric {
+    key: "xdp_gen_pps",
+    title: "UDP pps, XDP gen → sink (1 core)",
+    higher_better: true,
+};
+/// The XDP generator's own frames/s in that measurement.
+pub const XDP_GEN: Metric = Metric {
+    key: "xdp_gen_sent_pps",
+    title: "XDP generator frames/s",
+    higher_better: true,
+};
+
 /// The columns of the main table, in order.
-pub const COLUMNS: [Metric; 10] = [
+pub const COLUMNS: [Metric; 11] = [
     KEEPALIVE,
     CONN,
     UDP,
+    XDP_PPS,
     GEN,
     P50,
     P99,
@@ -95,10 +110,13 @@ pub const COLUMNS: [Metric; 10] = [
 ];
 
 /// The metrics of the ratio table and the chart.
-pub const RATIOS: [Metric; 4] = [KEEPALIVE, CONN, UDP, P99];
+pub const RATIOS: [Metric; 5] = [KEEPALIVE, CONN, UDP, XDP_PPS, P99];
 
 /// Whether `m` is measured for `s`.
 pub fn applies(s: System, m: Metric) -> bool {
+    if m.key == XDP_PPS.key || m.key == XDP_GEN.key {
+        return super::pps::applies(s);
+    }
     let udp = [UDP.key, GEN.key, SOFTIRQ_PKT.key, BUSY_PKT.key];
     if udp.contains(&m.key) {
         return s.has_udp();
@@ -261,6 +279,13 @@ pub struct Results {
     pub generator_limit: Vec<f64>,
     /// Summary of `generator_limit`.
     pub generator_limit_summary: Option<Summary>,
+    /// The XDP generator through an XDP wire in place of the director (packets/s at the
+    /// sink): the floor of that measurement (`pps.rs`).
+    #[serde(default)]
+    pub xdp_wire: Vec<f64>,
+    /// Summary of `xdp_wire`.
+    #[serde(default)]
+    pub xdp_wire_summary: Option<Summary>,
     /// rvsd memory rows.
     pub memory: Vec<MemRow>,
     /// Error of the memory measurement, if any.
@@ -278,6 +303,16 @@ impl Results {
                 .collect();
         }
         self.generator_limit_summary = summarize(&self.generator_limit);
+        self.xdp_wire_summary = summarize(&self.xdp_wire);
+    }
+
+    /// The director's time per packet beyond the XDP wire's, from the medians: one core
+    /// runs the whole path, so 1 s / pps is its time per packet, and the generator's and
+    /// the sink's share is the wire run's.
+    pub fn xdp_cost_ns(&self, s: System) -> Option<f64> {
+        let w = self.xdp_wire_summary?.median;
+        let p = self.systems.get(&s)?.median(XDP_PPS)?;
+        (w > 0.0 && p > 0.0).then(|| 1e9 / p - 1e9 / w)
     }
 
     /// What is missing or zero: empty when the table is complete.
@@ -306,6 +341,11 @@ impl Results {
             && !self.generator_limit_summary.is_some_and(|g| g.min > 0.0)
         {
             v.push("generator limit: missing".into());
+        }
+        if self.order.contains(&System::Plain)
+            && !self.xdp_wire_summary.is_some_and(|g| g.min > 0.0)
+        {
+            v.push("XDP wire: missing".into());
         }
         if self.meta.memory_system.is_some() {
             if let Some(e) = &self.memory_error {
@@ -482,6 +522,45 @@ pub fn markdown(res: &Results) -> String {
             }
         );
     }
+    if let Some(w) = res.xdp_wire_summary {
+        let _ = writeln!(
+            s,
+            "\nXDP generator → director → XDP sink, one core for the whole path (`{}`): with an \
+             XDP wire (`bpf_redirect`, nothing else) in place of the director the sink counts \
+             **{} pps** ({}–{}), {:.0} ns per packet for the generator, the veths and the sink. \
+             The director's own time per packet is the rest (1 s / pps − the wire's):\n\n\
+             | system | pps at the sink | director ns/pkt beyond the wire | × nftables's | × plain routing's |\n|---|---:|---:|---:|---:|",
+            XDP_PPS.key,
+            fmt_num(w.median),
+            fmt_num(w.min),
+            fmt_num(w.max),
+            1e9 / w.median.max(1.0),
+        );
+        let nft = res.xdp_cost_ns(System::Nftables);
+        let plain = res.xdp_cost_ns(System::Plain);
+        for sys in res.order.iter().filter(|x| applies(**x, XDP_PPS)) {
+            let Some(c) = res.xdp_cost_ns(*sys) else {
+                continue;
+            };
+            let times = |b: Option<f64>| {
+                b.filter(|_| c > 0.0)
+                    .map_or_else(|| "–".to_string(), |b| format!("{:.2}", b / c))
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                sys.label(),
+                cell(res.systems.get(sys), XDP_PPS),
+                fmt_num(c),
+                times(nft),
+                times(plain)
+            );
+        }
+        s.push_str(
+            "\n(× columns: how many times the director's per-packet time of nftables / plain \
+             routing this system's is; above 1 is cheaper.)\n",
+        );
+    }
     if !res.memory.is_empty() {
         let idle: Vec<f64> = res
             .memory
@@ -574,6 +653,9 @@ mod tests {
         full(&mut res, System::Haproxy, 50.0);
         res.generator_limit = vec![1000.0];
         res.finish();
+        assert_eq!(res.incomplete(&[]), vec!["XDP wire: missing".to_string()]);
+        res.xdp_wire = vec![1000.0];
+        res.finish();
         assert!(res.incomplete(&[]).is_empty(), "{:?}", res.incomplete(&[]));
         assert_eq!(
             res.ratio(System::Haproxy, System::Nftables, KEEPALIVE),
@@ -614,6 +696,33 @@ mod tests {
         assert!(gaps.contains(&"haproxy conn_per_s: missing".to_string()));
         assert!(gaps.iter().any(|g| g.starts_with("memory at 10000: 9000")));
         assert!(gaps.contains(&"memory at 100000: missing".to_string()));
+    }
+
+    #[test]
+    fn the_director_cost_beyond_the_xdp_wire() {
+        let mut res = Results {
+            order: vec![System::Plain, System::Nftables, System::RvsDr],
+            ..Default::default()
+        };
+        for (s, pps) in [
+            (System::Plain, 500_000.0),
+            (System::Nftables, 400_000.0),
+            (System::RvsDr, 800_000.0),
+        ] {
+            res.systems.entry(s).or_default().push(XDP_PPS, pps);
+        }
+        res.xdp_wire = vec![1_000_000.0, 900_000.0, 1_100_000.0];
+        res.finish();
+        // 1 s / pps − 1 µs.
+        assert_eq!(res.xdp_cost_ns(System::Plain), Some(1000.0));
+        assert_eq!(res.xdp_cost_ns(System::Nftables), Some(1500.0));
+        assert_eq!(res.xdp_cost_ns(System::RvsDr), Some(250.0));
+        let md = markdown(&res);
+        assert!(
+            md.contains("| rvs DR | 800,000 | 250 | 6.00 | 4.00 |"),
+            "{md}"
+        );
+        assert!(md.contains("**1,000,000 pps**"), "{md}");
     }
 
     #[test]

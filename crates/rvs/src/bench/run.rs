@@ -204,6 +204,23 @@ pub fn run(plan: &Plan, exes: &up::Exes, res: &mut Results) -> Result<()> {
             eprintln!("   {}: FAILED: {msg}", s.key());
             r.error = Some(msg);
         }
+        check_interrupt()?;
+        if super::pps::applies(s) {
+            match super::pps::measure(plan, exes, s) {
+                Ok(m) => {
+                    for (pps, gen_pps) in m.runs {
+                        r.push(report::XDP_PPS, pps);
+                        r.push(report::XDP_GEN, gen_pps);
+                    }
+                    res.xdp_wire.extend(m.wire);
+                }
+                Err(e) => {
+                    let msg = format!("XDP generator: {e:#}");
+                    eprintln!("   {}: FAILED: {msg}", s.key());
+                    r.error.get_or_insert(msg);
+                }
+            }
+        }
         res.systems.insert(s, r);
         check_interrupt()?;
     }
