@@ -26,6 +26,10 @@ impl Director {
         out.clear();
         if let Some(log) = &mut self.conn_watch {
             std::mem::swap(log, out);
+            // The log starts small again after a burst (the caller keeps `out`'s memory).
+            if log.capacity() > 4096 {
+                *log = Vec::new();
+            }
         }
         std::mem::take(&mut self.conn_watch_lost)
     }

@@ -286,6 +286,8 @@ impl FastSync {
             self.reconcile(engine, &mut cx, id, &mut r);
         }
         changes.clear();
+        // A burst of new connections leaves no large buffer behind.
+        changes.shrink_to(4096);
         self.changes = changes;
         if self.adopting {
             // In a single pass, the whole table is seen before orphans go.
