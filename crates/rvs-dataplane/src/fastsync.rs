@@ -814,6 +814,24 @@ mod tests {
         e.director.apply(&c, Time::ZERO).unwrap();
     }
 
+    /// The lab engine with a UDP NAT service VIP:53 → 198.18.1.11:8080.
+    fn engine() -> Engine {
+        let mut e = lab::engine();
+        cmd(&mut e, "svc");
+        cmd(&mut e, "dest");
+        e
+    }
+
+    /// [`engine`] with one UDP flow from 198.18.0.10:5000 at 1 s, installed by a pass.
+    fn one_flow() -> (Engine, Fake, FastSync) {
+        let mut e = engine();
+        let mut fake = Fake::default();
+        let mut s = FastSync::new(true);
+        udp(&mut e, 1000);
+        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        (e, fake, s)
+    }
+
     fn key() -> rvs_core::ServiceKey {
         rvs_core::ServiceKey::Addr {
             proto: rvs_core::Protocol::Udp,
@@ -822,27 +840,23 @@ mod tests {
         }
     }
 
-    /// A client's UDP datagram to the VIP at `t` ms, from `198.18.(n / 60000).(n % 250)`
-    /// port `5000 + n % 60000`.
+    /// Client `n`'s UDP datagram to the VIP at `t` ms, from
+    /// `198.18.(2 + n / 60000).(1 + n % 250)` port `5000 + n % 60000` (distinct per `n`).
     fn udp_from(e: &mut Engine, n: u32, t: u64) {
         let src = [198, 18, 2 + (n / 60_000) as u8, (n % 250) as u8 + 1];
-        let mut pkt = Vec::new();
-        etherparse::PacketBuilder::ethernet2(lab::CLIENT_MAC, lab::EXT_MAC)
-            .ipv4(src, [198, 18, 0, 100], 64)
-            .udp(5000 + (n % 60_000) as u16, 53)
-            .write(&mut pkt, b"q")
-            .unwrap();
-        let mut buf = vec![0u8; HEADROOM + pkt.len() + 256];
-        buf[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(&pkt);
-        let mut f = Frame::new(&mut buf, HEADROOM, pkt.len()).unwrap();
-        e.process(&mut f, lab::EXT, Time(t), &LabNeighbours);
+        datagram(e, src, 5000 + (n % 60_000) as u16, t);
     }
 
     fn udp(e: &mut Engine, t: u64) {
+        datagram(e, [198, 18, 0, 10], 5000, t);
+    }
+
+    /// A UDP datagram from `src:sport` to VIP:53 through the engine at `t` ms.
+    fn datagram(e: &mut Engine, src: [u8; 4], sport: u16, t: u64) {
         let mut pkt = Vec::new();
         etherparse::PacketBuilder::ethernet2(lab::CLIENT_MAC, lab::EXT_MAC)
-            .ipv4([198, 18, 0, 10], [198, 18, 0, 100], 64)
-            .udp(5000, 53)
+            .ipv4(src, [198, 18, 0, 100], 64)
+            .udp(sport, 53)
             .write(&mut pkt, b"q")
             .unwrap();
         let mut buf = vec![0u8; HEADROOM + pkt.len() + 256];
@@ -865,9 +879,7 @@ mod tests {
 
     #[test]
     fn installs_refreshes_counts_and_removes() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
+        let mut e = engine();
         let mut fake = Fake::default();
         let mut s = FastSync::new(true);
         let r = s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(0));
@@ -943,13 +955,7 @@ mod tests {
 
     #[test]
     fn traffic_just_before_expiry_keeps_the_connection() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
-        let mut fake = Fake::default();
-        let mut s = FastSync::new(true);
-        udp(&mut e, 1000);
-        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let (mut e, mut fake, mut s) = one_flow();
         // Passes every 200 ms (the worker advances the engine in between); one packet in
         // XDP 300 ms before the 301 s expiry.
         let mut t = 1000;
@@ -975,9 +981,7 @@ mod tests {
 
     #[test]
     fn a_pass_costs_what_changed_not_the_table_size() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
+        let mut e = engine();
         let mut fake = Fake::default();
         let mut s = FastSync::new(true);
         s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(0));
@@ -1026,9 +1030,7 @@ mod tests {
 
     #[test]
     fn a_full_map_leaves_connections_in_userspace() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
+        let mut e = engine();
         let mut fake = Fake {
             capacity: 20,
             ..Fake::default()
@@ -1049,22 +1051,14 @@ mod tests {
 
     #[test]
     fn a_restarted_sync_adopts_the_flows_it_finds() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
-        let mut fake = Fake::default();
-        let mut s = FastSync::new(true);
-        udp(&mut e, 1000);
-        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let (_e, mut fake, _s) = one_flow();
         assert!(fake.hit(&fwd_key(), 29, 2000));
         let installed = fake.flows.clone();
         // An entry nobody will claim.
         let stray = FlowKey::new(17, ip("198.18.0.99"), 1, ip("198.18.0.100"), 53).unwrap();
         fake.flows.insert(stray, Flow::default());
         // rvsd restarts: a new engine with the same rules, a new sync, the same map.
-        let mut e2 = lab::engine();
-        cmd(&mut e2, "svc");
-        cmd(&mut e2, "dest");
+        let mut e2 = engine();
         let mut s2 = FastSync::new(true);
         let r = s2.sync(&mut e2, &mut fake, &LabNeighbours, &idx, Time(5000));
         assert_eq!((r.adopted, r.removed), (1, 1), "{r:?}");
@@ -1118,9 +1112,7 @@ mod tests {
 
     #[test]
     fn an_unresolved_hop_is_reported_and_the_flow_installed_once_it_resolves() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
+        let mut e = engine();
         udp(&mut e, 1000);
         let mut fake = Fake::default();
         let mut s = FastSync::new(true);
@@ -1138,13 +1130,7 @@ mod tests {
 
     #[test]
     fn a_closing_frame_takes_both_directions_out_at_once() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
-        let mut fake = Fake::default();
-        let mut s = FastSync::new(true);
-        udp(&mut e, 1000);
-        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let (_e, mut fake, mut s) = one_flow();
         let rep = rep_key();
         let other = FlowKey::new(17, ip("198.18.1.12"), 1, ip("198.18.0.10"), 2).unwrap();
         assert_eq!(s.closing(&mut fake, &other), 0);
@@ -1155,13 +1141,7 @@ mod tests {
 
     #[test]
     fn a_deleted_dest_takes_its_flows_out_and_evictions_come_back() {
-        let mut e = lab::engine();
-        cmd(&mut e, "svc");
-        cmd(&mut e, "dest");
-        let mut fake = Fake::default();
-        let mut s = FastSync::new(true);
-        udp(&mut e, 1000);
-        s.sync(&mut e, &mut fake, &LabNeighbours, &idx, Time(1000));
+        let (mut e, mut fake, mut s) = one_flow();
         assert_eq!(fake.flows.len(), 2);
         // The LRU map evicted one: noticed at the connection's next check, then
         // installed again.

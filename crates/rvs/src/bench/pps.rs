@@ -83,6 +83,11 @@ impl PpsLab<'_> {
     }
 }
 
+/// Owned copies of `args` (process arguments).
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(ToString::to_string).collect()
+}
+
 fn name() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -140,7 +145,7 @@ fn open<'a>(plan: &Plan, exes: &'a up::Exes, s: System) -> Result<PpsLab<'a>> {
     sys::nsexec(&d, &rvs, &["lab", "gro-on", "eth1"])?;
     // The sink first: it answers ARP (it passes everything but the counted datagrams).
     let out = dir.join("sink.count");
-    let args: Vec<String> = [
+    let args: Vec<String> = strings(&[
         "bench",
         "xdp-sink",
         "--dev",
@@ -149,10 +154,7 @@ fn open<'a>(plan: &Plan, exes: &'a up::Exes, s: System) -> Result<PpsLab<'a>> {
         &PORT.to_string(),
         "--out",
         &out.to_string_lossy(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
+    ]);
     let mut sink = procs::spawn_in_ns(&dir, "sink", &r, &exes.rvs, &args, &dir.join("sink.log"))?;
     wait_file(&out, &mut sink, "xdp-sink")?;
     lab.sink = Some(sink);
@@ -179,7 +181,7 @@ fn open<'a>(plan: &Plan, exes: &'a up::Exes, s: System) -> Result<PpsLab<'a>> {
                 format!("-A -u {VIP}:{PORT} -s rr\n-a -u {VIP}:{PORT} -r {RIP}:{PORT} {flag}\n"),
             )?;
             let sock = dir.join("rvsd.sock");
-            let mut args: Vec<String> = [
+            let mut args: Vec<String> = strings(&[
                 "--rules",
                 &rules.to_string_lossy(),
                 "--control",
@@ -194,10 +196,7 @@ fn open<'a>(plan: &Plan, exes: &'a up::Exes, s: System) -> Result<PpsLab<'a>> {
                 &format!("{VIP}/32"),
                 "--vip-interface",
                 "eth1",
-            ]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+            ]);
             if !s.has_fastpath() {
                 args.push("--no-fastpath".into());
             }
@@ -304,7 +303,7 @@ pub fn measure(plan: &Plan, exes: &up::Exes, s: System) -> Result<Measured> {
         let rs_mac = sys::nsexec(&lab.ns("rs"), "cat", &["/sys/class/net/eth0/address"])?;
         let dir = lab.dir();
         let log = dir.join("wire.log");
-        let args: Vec<String> = [
+        let args: Vec<String> = strings(&[
             "bench",
             "xdp-wire",
             "--dev",
@@ -313,10 +312,7 @@ pub fn measure(plan: &Plan, exes: &up::Exes, s: System) -> Result<Measured> {
             "eth2",
             "--dst-mac",
             rs_mac.trim(),
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        ]);
         let mut child = procs::spawn_in_ns(&dir, "wire", &lab.ns("dir"), &exes.rvs, &args, &log)?;
         let mut up = false;
         for _ in 0..250 {
