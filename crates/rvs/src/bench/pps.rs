@@ -59,8 +59,13 @@ struct PpsLab<'a> {
     sink: Option<Child>,
 }
 
+/// The lab's nodes (`<name>-<node>` namespaces).
+const NODES: [&str; 3] = ["gen", "dir", "rs"];
+
 impl Drop for PpsLab<'_> {
     fn drop(&mut self) {
+        // Stops the recorded processes (sink, rvsd, wire) and removes the state; its
+        // namespace list knows only `rvs lab`'s node names.
         if let Err(e) = up::down(&self.name, self.exes) {
             eprintln!("rvs bench: {e:#}");
         }
@@ -69,6 +74,15 @@ impl Drop for PpsLab<'_> {
             .flatten()
         {
             let _ = c.wait();
+        }
+        for node in NODES {
+            let ns = self.ns(node);
+            procs::kill_ns_pids(&ns);
+            if let Err(e) = sys::ip(&["netns", "del", &ns])
+                && sys::netns_list().is_ok_and(|l| l.contains(&ns))
+            {
+                eprintln!("rvs bench: removing {ns}: {e}");
+            }
         }
     }
 }
@@ -119,7 +133,7 @@ fn open<'a>(plan: &Plan, exes: &'a up::Exes, s: System) -> Result<PpsLab<'a>> {
     };
     let dir = lab.dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (g, d, r) = (lab.ns("gen"), lab.ns("dir"), lab.ns("rs"));
+    let [g, d, r] = NODES.map(|n| lab.ns(n));
     for ns in [&g, &d, &r] {
         sys::ip(&["netns", "add", ns])?;
         sys::ipn(ns, &["link", "set", "lo", "up"])?;
