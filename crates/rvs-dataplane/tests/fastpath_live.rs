@@ -2,7 +2,8 @@
 //! over veth pairs, a NAT UDP service; a stream of 400 datagrams (each answered) flows,
 //! most of it forwarded in XDP (the `fastpath` counter), and the director's counters —
 //! what `ipvsadm -Ln --stats` shows — count every packet and byte exactly as the
-//! userspace path would.
+//! userspace path would. A one-way stream (nothing answered) is taken over too, the
+//! fast path resolving the client's MAC itself; and a pinned restart keeps a stream going.
 //!
 //! The veth peers (client and server eth0) run `rvs_decap` as a pass program: a veth
 //! drops frames sent to it with XDP_TX or a redirect unless its peer has an XDP program.
@@ -279,6 +280,103 @@ fn a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact() {
         );
     }
     eprintln!("{report}");
+}
+
+/// Count datagrams until 3 s without one; never answer.
+const SINK: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9000))
+s.settimeout(3)
+n = 0
+try:
+    while True:
+        s.recvfrom(2048)
+        n += 1
+except socket.timeout:
+    pass
+print("received", n, flush=True)
+"#;
+
+/// Send N datagrams 5 ms apart, expecting nothing back.
+const ONE_WAY: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK
+s.bind(("0.0.0.0", 40001))
+for i in range(int(sys.argv[1])):
+    s.sendto(b"log%04d" % i, ("198.18.0.100", 9000))
+    time.sleep(0.005)
+print("sent", flush=True)
+"#;
+
+/// A one-way UDP stream through NAT (a syslog or NetFlow collector behind the director):
+/// nothing ever goes back to the client, so nothing resolves the client's MAC, which the
+/// reply entry needs. The fast path resolves it itself and takes the stream over.
+#[test]
+fn a_one_way_udp_stream_through_nat_goes_through_the_fast_path() {
+    if !privileged("a_one_way_udp_stream_through_nat_goes_through_the_fast_path") {
+        return;
+    }
+    let (c, d, s) = napi_topology();
+    // The client knows the director's MAC without asking (the VIP is on its link): the
+    // director never learns the client's from an ARP request.
+    let mac = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &d.name,
+            "cat",
+            "/sys/class/net/ext/address",
+        ])
+        .output()
+        .unwrap();
+    let mac = String::from_utf8_lossy(&mac.stdout).trim().to_string();
+    for a in ["198.18.0.1", VIP] {
+        c.ip(&[
+            "neigh",
+            "replace",
+            a,
+            "lladdr",
+            &mac,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ]);
+    }
+    let engine = Arc::new(Mutex::new(engine()));
+    let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);
+    let server = Proc(Some(s.python(SINK, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, cout, cerr) =
+        Proc(Some(c.python(ONE_WAY, &[&N.to_string()]))).wait_output(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(600));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    stop_tx.send(stats_tx).unwrap();
+    let stats: DataplaneStats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let e = engine.lock().unwrap();
+    let total = e.director.stats.counters();
+    let report = format!(
+        "client: {cout} {cerr}
+server: {sout} {serr}
+stats: {stats:#?}
+total {total:?}"
+    );
+    eprintln!("{report}");
+    let received: usize = sout
+        .split_whitespace()
+        .skip_while(|x| *x != "received")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(received, N, "{report}");
+    let fast = stats.classifier.expect("classifier counters").fastpath as usize;
+    assert!(fast >= N / 2, "fast path took {fast} of {N}: {report}");
+    assert_eq!((total.inpkts, total.outpkts), (N as u64, 0), "{report}");
+    // Measured without the resolution (FastSync::take_unresolved ignored): 0 of 400.
 }
 
 /// A thread inside `ns` runs the data plane on `ext` and `int` until told to stop.
