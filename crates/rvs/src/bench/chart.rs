@@ -12,8 +12,13 @@ const GAP: f64 = 8.0;
 const LABEL_W: f64 = 170.0;
 const PANEL_W: f64 = 360.0;
 const TOP: f64 = 58.0;
-const COLORS: [&str; 3] = ["#4c78a8", "#f58518", "#54a24b"];
-const METRICS: [Metric; 3] = [report::KEEPALIVE, report::CONN, report::UDP];
+const COLORS: [&str; 4] = ["#4c78a8", "#f58518", "#54a24b", "#e45756"];
+const METRICS: [Metric; 4] = [
+    report::KEEPALIVE,
+    report::CONN,
+    report::UDP,
+    report::XDP_PPS,
+];
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -52,7 +57,7 @@ pub fn svg(res: &Results) -> String {
         esc(&res.meta.commit)
     );
     for (k, m) in METRICS.iter().enumerate() {
-        let x = 8.0 + k as f64 * 150.0;
+        let x = 8.0 + k as f64 * 220.0;
         let _ = writeln!(
             o,
             r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{:.0}" y="35">{}</text>"#,
@@ -152,9 +157,10 @@ mod tests {
         res.finish();
         let svg = svg(&res);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        // 3 systems × 3 metrics × 2 panels, minus HAProxy's UDP in both panels.
-        assert_eq!(svg.matches("<rect x=").count(), 3 * 3 * 2 - 2 + 3);
-        assert_eq!(svg.matches(">n/a<").count(), 2);
+        // 3 systems × 4 metrics × 2 panels, minus HAProxy's two UDP ones in both panels,
+        // plus the 4 legend boxes.
+        assert_eq!(svg.matches("<rect x=").count(), 3 * 4 * 2 - 4 + 4);
+        assert_eq!(svg.matches(">n/a<").count(), 4);
         assert!(svg.contains("HAProxy mode tcp req/s keep-alive: 0.50"));
         assert!(svg.contains("HAProxy mode tcp conn/s: 0.25"));
     }

@@ -94,6 +94,10 @@ struct RunArgs {
     /// write ratios.svg next to it (bench/RESULTS.md).
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Measure nothing: write results.md and ratios.svg (and --record) again from the
+    /// results.json of an earlier run, with this version's tables and chart.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    render: Option<PathBuf>,
 }
 
 /// Runs `rvs bench …`.
@@ -285,6 +289,9 @@ pub fn splice(doc: &str, table: &str) -> String {
 }
 
 fn bench(a: &RunArgs) -> Result<bool> {
+    if let Some(json) = &a.render {
+        return render(a, json);
+    }
     // SAFETY: geteuid has no memory effects.
     if unsafe { libc::geteuid() } != 0 {
         bail!("needs root (network namespaces, XDP, raw sockets)");
@@ -307,10 +314,29 @@ fn bench(a: &RunArgs) -> Result<bool> {
         res.memory_error = Some(format!("{e:#}"));
     }
     res.meta.load_end = loadavg();
+    let done = write_outputs(&mut res, a, &p.mem_targets)?;
+    r?;
+    Ok(done)
+}
+
+/// `rvs bench --render JSON`: the outputs of an earlier run, again.
+fn render(a: &RunArgs, json: &Path) -> Result<bool> {
+    let text = fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let mut res: Results =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))?;
+    let mut targets: Vec<u64> = res.memory.iter().map(|m| m.target).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    write_outputs(&mut res, a, &targets)
+}
+
+/// Summaries, then results.md, results.json and ratios.svg in `--out`; with `--record`
+/// and a complete table, the table and chart into the document. `false`: incomplete.
+fn write_outputs(res: &mut Results, a: &RunArgs, mem_targets: &[u64]) -> Result<bool> {
     res.finish();
     fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let md = report::markdown(&res);
-    let svg = chart::svg(&res);
+    let md = report::markdown(res);
+    let svg = chart::svg(res);
     fs::write(a.out.join("results.md"), &md)?;
     fs::write(
         a.out.join("results.json"),
@@ -322,8 +348,7 @@ fn bench(a: &RunArgs) -> Result<bool> {
         "rvs bench: wrote {}/results.md, results.json, ratios.svg",
         a.out.display()
     );
-    r?;
-    let gaps = res.incomplete(&p.mem_targets);
+    let gaps = res.incomplete(mem_targets);
     if !gaps.is_empty() {
         eprintln!("rvs bench: the table is incomplete:");
         for g in &gaps {
@@ -385,5 +410,41 @@ mod tests {
             .unwrap();
         assert_eq!(n.memory_system(), None);
         assert!(plan(&P::parse_from(["x", "--reps", "0"]).a).is_err());
+    }
+
+    #[test]
+    fn render_writes_an_earlier_runs_outputs_again() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: RunArgs,
+        }
+        let dir = std::env::temp_dir().join(format!("rvs-render-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut res = Results {
+            order: vec![System::Nginx],
+            ..Default::default()
+        };
+        res.systems
+            .entry(System::Nginx)
+            .or_default()
+            .push(report::KEEPALIVE, 100.0);
+        let json = dir.join("in.json");
+        fs::write(&json, serde_json::to_string(&res).unwrap()).unwrap();
+        let doc = dir.join("RESULTS.md");
+        fs::write(&doc, format!("# R\n{BEGIN}\nold\n{END}\n")).unwrap();
+        let out = dir.join("out");
+        let (o, j, d) = (
+            out.to_string_lossy().into_owned(),
+            json.to_string_lossy().into_owned(),
+            doc.to_string_lossy().into_owned(),
+        );
+        let a = P::parse_from(["x", "--render", &j, "--out", &o, "--record", &d]).a;
+        // Incomplete (nginx's other columns are missing): written, not recorded.
+        assert!(!bench(&a).unwrap());
+        assert!(out.join("results.md").is_file() && out.join("ratios.svg").is_file());
+        assert!(fs::read_to_string(&doc).unwrap().contains("old"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
