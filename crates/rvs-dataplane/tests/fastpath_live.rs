@@ -110,6 +110,48 @@ fn napi_topology() -> (Netns, Netns, Netns) {
     (c, d, s)
 }
 
+/// The number after `word` in a program's output (0 when absent).
+fn count(out: &str, word: &str) -> usize {
+    out.split_whitespace()
+        .skip_while(|x| *x != word)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What [`stream`] left: the data plane's stats, the engine, the client's and the
+/// server's output (stdout, stderr).
+struct Run {
+    stats: DataplaneStats,
+    engine: Arc<Mutex<Engine>>,
+    client: (String, String),
+    server: (String, String),
+}
+
+/// The data plane in `d` over a fresh [`engine`], `server` (Python) in `s`, then `client`
+/// in `c` with argument N; two sync periods after the client ends (the last XDP counters
+/// merged), the data plane stops.
+fn stream(c: &Netns, d: &Netns, s: &Netns, server: &str, client: &str) -> Run {
+    let engine = Arc::new(Mutex::new(engine()));
+    let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);
+    let srv = Proc(Some(s.python(server, &[])));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, cout, cerr) =
+        Proc(Some(c.python(client, &[&N.to_string()]))).wait_output(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(600));
+    let (stats_tx, stats_rx) = mpsc::channel();
+    stop_tx.send(stats_tx).unwrap();
+    let stats: DataplaneStats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    director.join().unwrap();
+    let (_, sout, serr) = srv.wait_output(Duration::from_secs(20));
+    Run {
+        stats,
+        engine,
+        client: (cout, cerr),
+        server: (sout, serr),
+    }
+}
+
 /// A private bpffs mounted on a fresh directory under /tmp, unmounted and removed on drop.
 struct Bpffs(std::path::PathBuf);
 
@@ -187,13 +229,7 @@ fn a_stream_keeps_flowing_across_a_restart_with_pinned_maps() {
     ] {
         assert!(pins.iter().any(|x| x == p), "{p} pinned: {report}");
     }
-    let replies: usize = cout
-        .split_whitespace()
-        .skip_while(|x| *x != "replies")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert_eq!(replies, M, "{report}");
+    assert_eq!(count(&cout, "replies"), M, "{report}");
     // Every packet went through the first worker (before its flow was installed) or
     // through XDP: the pinned counters went on counting across the restart, and the
     // stream never reached the second engine.
@@ -217,20 +253,12 @@ fn a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact() {
         return;
     }
     let (c, d, s) = napi_topology();
-
-    let engine = Arc::new(Mutex::new(engine()));
-    let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);
-    let server = Proc(Some(s.python(SERVER, &[])));
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, cout, cerr) =
-        Proc(Some(c.python(CLIENT, &[&N.to_string()]))).wait_output(Duration::from_secs(60));
-    // Two sync periods: the last XDP counters are merged.
-    std::thread::sleep(Duration::from_millis(600));
-    let (stats_tx, stats_rx) = mpsc::channel();
-    stop_tx.send(stats_tx).unwrap();
-    let stats: DataplaneStats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    director.join().unwrap();
-    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let Run {
+        stats,
+        engine,
+        client: (cout, cerr),
+        server: (sout, serr),
+    } = stream(&c, &d, &s, SERVER, CLIENT);
     let e = engine.lock().unwrap();
     let total: Counters = e.director.stats.counters();
     let (_, svc) = e.director.table.services().next().unwrap();
@@ -247,15 +275,8 @@ fn a_udp_stream_goes_through_the_fast_path_and_the_stats_stay_exact() {
          engine: {:?}\ntotal {total:?}\nservice {svc_c:?}\ndest {dest_c:?}",
         e.counters
     );
-    let num = |s: &str, w: &str| -> usize {
-        s.split_whitespace()
-            .skip_while(|x| *x != w)
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    let replies = num(&cout, "replies");
-    let answered = num(&sout, "answered");
+    let replies = count(&cout, "replies");
+    let answered = count(&sout, "answered");
     assert!(replies >= N - 5, "{report}");
     let cls = stats.classifier.expect("classifier counters");
     // Most of the stream never reached userspace.
@@ -345,18 +366,12 @@ fn a_one_way_udp_stream_through_nat_goes_through_the_fast_path() {
             "permanent",
         ]);
     }
-    let engine = Arc::new(Mutex::new(engine()));
-    let (director, stop_tx) = spawn_director(&d.name, &engine, None, false);
-    let server = Proc(Some(s.python(SINK, &[])));
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, cout, cerr) =
-        Proc(Some(c.python(ONE_WAY, &[&N.to_string()]))).wait_output(Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(600));
-    let (stats_tx, stats_rx) = mpsc::channel();
-    stop_tx.send(stats_tx).unwrap();
-    let stats: DataplaneStats = stats_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    director.join().unwrap();
-    let (_, sout, serr) = server.wait_output(Duration::from_secs(20));
+    let Run {
+        stats,
+        engine,
+        client: (cout, cerr),
+        server: (sout, serr),
+    } = stream(&c, &d, &s, SINK, ONE_WAY);
     let e = engine.lock().unwrap();
     let total = e.director.stats.counters();
     let report = format!(
@@ -366,13 +381,7 @@ stats: {stats:#?}
 total {total:?}"
     );
     eprintln!("{report}");
-    let received: usize = sout
-        .split_whitespace()
-        .skip_while(|x| *x != "received")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert_eq!(received, N, "{report}");
+    assert_eq!(count(&sout, "received"), N, "{report}");
     let fast = stats.classifier.expect("classifier counters").fastpath as usize;
     assert!(fast >= N / 2, "fast path took {fast} of {N}: {report}");
     assert_eq!((total.inpkts, total.outpkts), (N as u64, 0), "{report}");

@@ -43,6 +43,16 @@ while True:
 print("bytes", n, flush=True)
 "#;
 
+/// `python3 -c code` in the lab's `node`, stdout and stderr piped.
+fn python(lab: &Lab, node: &str, code: &str) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", &lab.ns(node), "python3", "-c", code])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 in {node}: {e}"))
+}
+
 /// `(InPkts, OutPkts, InBytes, OutBytes)` of a service in `-Ln --stats --exact`.
 fn stats_of(stats: &str, service: &str) -> (u64, u64, u64, u64) {
     let l = stats
@@ -65,23 +75,13 @@ fn download(method: &str, rip: &str) {
     let flag = if method == "nat" { "-m" } else { "-g" };
     lab.ctl(&format!("-A -t {VIP4}:5001 -s rr"));
     lab.ctl(&format!("-a -t {VIP4}:5001 -r {rip}:5001 {flag}"));
-    let server = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("rs1"), "python3", "-c", SERVER])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server");
+    let server = python(&lab, "rs1", SERVER);
     std::thread::sleep(Duration::from_millis(500));
     let fp = |lab: &Lab| lab.status()["dataplane"]["classifier"]["fastpath"].as_u64();
     let fp0 = fp(&lab).expect("fastpath counter");
     let c_tx0 = lab.counter("client", "eth0", "tx_packets");
     let s_tx0 = lab.counter("rs1", "eth0", "tx_packets");
-    let client = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", CLIENT])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
+    let client = python(&lab, "client", CLIENT);
     // The worker's frame count when the flow first shows up in the fast path.
     let mut rx_at_install = None;
     for _ in 0..100 {
@@ -190,19 +190,9 @@ fn restart(method: &str, rip: &str, flag: &str) {
         text.push('\n');
     }
     std::fs::write(&rules_file, text).expect("rules.txt");
-    let server = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("rs1"), "python3", "-c", SERVER])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server");
+    let server = python(&lab, "rs1", SERVER);
     std::thread::sleep(Duration::from_millis(500));
-    let client = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", CLIENT])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
+    let client = python(&lab, "client", CLIENT);
     // Wait until the flow is in the fast path.
     let t0 = Instant::now();
     while lab.status()["dataplane"]["fastpath_flows"]
