@@ -4,7 +4,7 @@
 //! moves with every command, after which it rescans.
 
 use super::Director;
-use crate::conn::{ConnId, ConnTable};
+use crate::conn::ConnId;
 
 /// The most changes kept between two [`Director::take_conn_changes`]; more are lost and
 /// reported lost (the watcher then rescans the table).
@@ -50,17 +50,5 @@ impl Director {
                 self.conn_watch_lost = true;
             }
         }
-    }
-}
-
-impl ConnTable {
-    /// One past the highest slot index in use: [`ConnTable::at_slot`] covers `0..slots()`.
-    pub fn slots(&self) -> u32 {
-        self.slab().slot_count()
-    }
-
-    /// The connection in slot `idx`, with its current handle (for scans in slices).
-    pub fn at_slot(&self, idx: u32) -> Option<(ConnId, &crate::conn::Conn)> {
-        self.slab().get_by_index(idx)
     }
 }

@@ -9,7 +9,6 @@
 //! - [`Sink`]: counts and drops, in XDP, the UDP datagrams to one port arriving at an
 //!   interface, so the receiving end costs as little as the sending one.
 
-use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::time::Duration;
 
 use aya::maps::PerCpuArray;
@@ -206,14 +205,5 @@ impl Sink {
             source,
         })?;
         Ok(v.iter().fold((0, 0), |a, c| (a.0 + c[0], a.1 + c[1])))
-    }
-
-    /// The program's fd (diagnostics).
-    pub fn prog_fd(&mut self) -> Option<i32> {
-        xdp_prog(&mut self.ebpf, "rvs_sink")
-            .ok()?
-            .fd()
-            .ok()
-            .map(|fd| fd.as_fd().as_raw_fd())
     }
 }

@@ -226,9 +226,14 @@ impl ConnTable {
         self.conns.get_mut(id)
     }
 
-    /// The slab behind the table.
-    pub(crate) fn slab(&self) -> &Slab<Conn> {
-        &self.conns
+    /// One past the highest slot index in use: [`ConnTable::at_slot`] covers `0..slots()`.
+    pub fn slots(&self) -> u32 {
+        self.conns.slot_count()
+    }
+
+    /// The connection in slot `idx`, with its current handle (for scans in slices).
+    pub fn at_slot(&self, idx: u32) -> Option<(ConnId, &Conn)> {
+        self.conns.get_by_index(idx)
     }
 
     /// Every entry with its handle, in slot order.

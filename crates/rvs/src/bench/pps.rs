@@ -280,13 +280,7 @@ fn once(plan: &Plan, lab: &PpsLab, s: System) -> Result<(f64, f64)> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    // `sent N pps P`
-    let gen_pps: f64 = text
-        .split_whitespace()
-        .nth(3)
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("cannot parse xdp-gen output {text:?}"))?;
+    let gen_pps = super::run::sent_pps(&String::from_utf8_lossy(&out.stdout))?;
     let dt = (t1.saturating_sub(t0)) as f64 / 1e9;
     if dt <= 0.0 {
         bail!("the sink's count did not move in time");

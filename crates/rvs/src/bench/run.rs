@@ -515,11 +515,15 @@ fn flood(cx: &Ctx, dsts: &str) -> Result<f64> {
             "18",
         ],
     )?;
-    // `sent N pps P`
+    sent_pps(&out)
+}
+
+/// P of a generator's `sent N pps P` line (`rvs lab flood`, `rvs bench xdp-gen`).
+pub(super) fn sent_pps(out: &str) -> Result<f64> {
     out.split_whitespace()
         .nth(3)
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("cannot parse flood output {out:?}"))
+        .ok_or_else(|| anyhow!("cannot parse the generator's output {out:?}"))
 }
 
 /// The flood's own rate into a veth sink in the client namespace (no forwarding path).

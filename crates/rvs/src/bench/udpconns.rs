@@ -44,48 +44,49 @@ pub fn tuple(base: Ipv4Addr, i: u32) -> (Ipv4Addr, u16) {
     (Ipv4Addr::from(a), p)
 }
 
-fn csum_add(mut sum: u32, b: &[u8]) -> u32 {
-    let mut it = b.chunks_exact(2);
-    for w in &mut it {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = it.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    sum
-}
-
-fn csum_fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An IPv4 + UDP datagram (8-byte payload) with both checksums.
-pub fn datagram(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> [u8; 36] {
-    let mut p = [0u8; 36];
+/// An IPv4 (no options, DF, TTL 64) + UDP packet carrying `payload`, with its header
+/// checksum; the UDP checksum is computed when `udp_checksum`, else left 0 (none, allowed
+/// over IPv4).
+pub fn ipv4_udp(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+    udp_checksum: bool,
+) -> Vec<u8> {
+    use rvs_core::wire::checksum;
+    let udp_len = 8 + payload.len();
+    let total = 20 + udp_len;
+    let mut p = vec![0u8; total];
     p[0] = 0x45;
-    p[2..4].copy_from_slice(&36u16.to_be_bytes());
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     p[6] = 0x40; // DF
     p[8] = 64;
     p[9] = 17;
     p[12..16].copy_from_slice(&src.octets());
     p[16..20].copy_from_slice(&dst.octets());
-    let ip = csum_fold(csum_add(0, &p[..20]));
+    let ip = checksum::finish(checksum::sum(&p[..20]));
     p[10..12].copy_from_slice(&ip.to_be_bytes());
     p[20..22].copy_from_slice(&sport.to_be_bytes());
     p[22..24].copy_from_slice(&dport.to_be_bytes());
-    p[24..26].copy_from_slice(&16u16.to_be_bytes());
-    p[28..36].copy_from_slice(b"rvsbench");
-    let mut sum = csum_add(0, &p[12..20]);
-    sum += 17 + 16;
-    sum = csum_add(sum, &p[20..36]);
-    let mut u = csum_fold(sum);
-    if u == 0 {
-        u = 0xffff;
+    p[24..26].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    if udp_checksum {
+        let sum = checksum::pseudo_v4(src, dst, 17, udp_len as u32) + checksum::sum(&p[20..]);
+        let u = match checksum::finish(sum) {
+            0 => 0xffff,
+            u => u,
+        };
+        p[26..28].copy_from_slice(&u.to_be_bytes());
     }
-    p[26..28].copy_from_slice(&u.to_be_bytes());
+    p
+}
+
+/// An IPv4 + UDP datagram (8-byte payload) with both checksums.
+pub fn datagram(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> [u8; 36] {
+    let mut p = [0u8; 36];
+    p.copy_from_slice(&ipv4_udp(src, sport, dst, dport, b"rvsbench", true));
     p
 }
 
@@ -183,8 +184,8 @@ mod tests {
         assert_eq!(u.checksum(), want);
         assert_eq!(u.destination_port(), 9000);
         // The one's-complement sum over header and pseudo-header folds to zero.
-        let mut sum = csum_add(0, &p[12..20]) + 17 + 16;
-        sum = csum_add(sum, &p[20..]);
-        assert_eq!(csum_fold(sum), 0);
+        use rvs_core::wire::checksum;
+        let sum = checksum::sum(&p[12..20]) + 17 + 16 + checksum::sum(&p[20..]);
+        assert_eq!(checksum::finish(sum), 0);
     }
 }

@@ -92,17 +92,6 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
         .map_err(|_| anyhow::anyhow!("bad MAC address {s:?}"))
 }
 
-fn ip_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks_exact(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Ethernet/IPv4/UDP (no UDP checksum), from `sport`; the generator rewrites the port.
 pub fn frame(
     src_mac: [u8; 6],
@@ -113,27 +102,14 @@ pub fn frame(
     dport: u16,
     payload: usize,
 ) -> Vec<u8> {
+    let data: Vec<u8> = (0..payload).map(|i| b'a' + (i % 26) as u8).collect();
     let mut f = Vec::with_capacity(42 + payload);
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
     f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let total = (20 + 8 + payload) as u16;
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[6] = 0x40; // DF
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = ip_checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend((0..payload).map(|i| b'a' + (i % 26) as u8));
+    f.extend(super::udpconns::ipv4_udp(
+        src, sport, dst, dport, &data, false,
+    ));
     f
 }
 
